@@ -1,0 +1,113 @@
+"""Data specs: ``scheme:target[?key=value&...]`` strings naming a dataset on the CLI.
+
+Schemes live in a registry; each loader module registers its own:
+
+- ``xlsa17:DIR`` - a folder with ``res101.mat`` + ``att_splits.mat`` (:mod:`unseen.data.xlsa17`)
+- ``npz:FILE`` - features, labels, semantics and splits in one ``.npz`` (:mod:`unseen.data.npz`)
+- ``builtin:mnist-zsl`` - offline built-in benchmarks (:mod:`unseen.data.builtin`)
+- ``synthetic:NAME[?seed=..]`` - planted benchmarks shaped like real ones (:mod:`unseen.data.synthetic`)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from unseen.data.model import ZSLDataset
+from unseen.errors import SpecError, UnknownNameError
+
+Loader = Callable[["DataSpec"], ZSLDataset]
+_SCHEMES: dict[str, tuple[Loader, str]] = {}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A parsed data spec: ``scheme``, ``target`` and string ``options``."""
+
+    scheme: str
+    target: str
+    options: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        return self.options.get(key, default)
+
+    def int_option(self, key: str, default: int) -> int:
+        raw = self.options.get(key)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise SpecError(f"data spec '{self.text}': option '{key}' must be an integer, got '{raw}'.") from None
+
+    def float_option(self, key: str, default: float) -> float:
+        raw = self.options.get(key)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise SpecError(f"data spec '{self.text}': option '{key}' must be a number, got '{raw}'.") from None
+
+    def check_options(self, allowed: set[str]) -> None:
+        unknown = sorted(set(self.options) - allowed)
+        if unknown:
+            raise SpecError(
+                f"data spec '{self.text}': unknown option(s) {unknown} for scheme "
+                f"'{self.scheme}'; allowed: {sorted(allowed) or 'none'}."
+            )
+
+
+def register_scheme(name: str, help: str) -> Callable[[Loader], Loader]:
+    def decorate(fn: Loader) -> Loader:
+        _SCHEMES[name] = (fn, help)
+        return fn
+
+    return decorate
+
+
+def schemes() -> dict[str, str]:
+    _import_loaders()
+    return {name: help for name, (_, help) in sorted(_SCHEMES.items())}
+
+
+def parse_spec(text: str) -> DataSpec:
+    if ":" not in text:
+        raise SpecError(
+            f"data spec '{text}' has no scheme; write SCHEME:TARGET, e.g. builtin:mnist-zsl, "
+            f"synthetic:CUB, xlsa17:DIR, npz:FILE. Schemes: {', '.join(schemes())}."
+        )
+    scheme, rest = text.split(":", 1)
+    target, _, query = rest.partition("?")
+    try:
+        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise SpecError(
+            f"data spec '{text}': options after '?' must look like key=value&key=value."
+        ) from None
+    if not target:
+        raise SpecError(f"data spec '{text}': nothing after '{scheme}:'; name a file, folder or dataset.")
+    return DataSpec(scheme=scheme, target=target, options=options, text=text)
+
+
+def load_dataset(text: str) -> ZSLDataset:
+    """Load the dataset a spec names; unknown schemes and bad options raise :class:`SpecError`."""
+    spec = parse_spec(text)
+    _import_loaders()
+    if spec.scheme not in _SCHEMES:
+        close = difflib.get_close_matches(spec.scheme, _SCHEMES, n=2)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownNameError(
+            f"data spec '{text}': unknown scheme '{spec.scheme}'.{hint} Known: "
+            f"{', '.join(sorted(_SCHEMES))}."
+        )
+    loader, _ = _SCHEMES[spec.scheme]
+    return loader(spec)
+
+
+def _import_loaders() -> None:
+    # Importing the loader modules registers their schemes.
+    from unseen.data import builtin, npz, synthetic, xlsa17  # noqa: F401

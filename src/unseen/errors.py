@@ -1,0 +1,41 @@
+"""One exception hierarchy for everything unseen raises on bad input.
+
+Every message names the input that was wrong, what was wrong with it, and how to fix it. The CLI
+turns any :class:`UnseenError` into that message and a non-zero exit code, without a traceback.
+"""
+
+
+class UnseenError(Exception):
+    """Base class of all errors unseen raises deliberately."""
+
+
+class DataError(UnseenError):
+    """A data file or in-memory array is missing, malformed or inconsistent."""
+
+
+class DataFileNotFound(DataError):
+    """A data file or folder the user named does not exist."""
+
+
+class DataFormatError(DataError):
+    """A file exists but is not in the expected format (wrong keys, shapes, truncated, ...)."""
+
+
+class SplitError(DataError):
+    """Split index sets are invalid: out of range, overlapping, empty, wrong base."""
+
+
+class SpecError(UnseenError):
+    """A data spec, method name or hyperparameter string could not be understood."""
+
+
+class UnknownNameError(SpecError):
+    """A name (method, dataset, protocol) is not in its registry."""
+
+
+class HyperparameterError(SpecError):
+    """A hyperparameter is unknown for the method or has an invalid value."""
+
+
+class NotFittedError(UnseenError):
+    """A method was asked for scores before it was fitted."""

@@ -1,0 +1,55 @@
+"""The estimator contract shared by GZSL methods on embeddings."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from unseen.data.model import TrainSet
+from unseen.errors import NotFittedError
+from unseen.methods.registry import HParam, resolve_hparams
+
+
+class GZSLMethod:
+    """A zero-shot method on embeddings: ``fit(train) -> self``, ``scores(X) -> (n, n_classes)``.
+
+    Subclasses declare ``hparams`` (defaults and search grids) and ``paper`` (the citation), and
+    implement :meth:`_fit` and :meth:`_scores`. ``fit`` sees a :class:`TrainSet` only: training
+    embeddings, their labels and the class table (semantics of all classes, with their roles).
+    ``scores`` sees embeddings only and returns a compatibility score for every class of the
+    table; higher means more likely. Protocols turn scores into predictions and metrics.
+    """
+
+    name: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    hparams: ClassVar[tuple[HParam, ...]] = ()
+
+    def __init__(self, seed: int = 0, device: str | None = None, **hparams: Any) -> None:
+        self.seed = int(seed)
+        self.device = device
+        self.params = resolve_hparams(self.hparams, hparams, owner=f"method '{self.name}'")
+        self._n_classes: int | None = None
+
+    def fit(self, train: TrainSet) -> GZSLMethod:
+        self._n_classes = train.n_classes
+        self._fit(train)
+        return self
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        if self._n_classes is None:
+            raise NotFittedError(f"method '{self.name}' must be fitted before it can score.")
+        out = np.asarray(self._scores(np.asarray(X, dtype=np.float32)), dtype=np.float64)
+        if out.shape != (len(X), self._n_classes):
+            raise AssertionError(f"{self.name} returned scores of shape {out.shape}")
+        return out
+
+    def _fit(self, train: TrainSet) -> None:
+        raise NotImplementedError
+
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,1 @@
+"""GZSL methods on embeddings; importing a module registers its method in ``GZSL``."""

@@ -1,0 +1,113 @@
+"""Registries of methods, one per family, and the hyperparameter declarations that live with them.
+
+A method class declares its hyperparameters as :class:`HParam` objects next to its code: the
+paper's default and the search space the protocols draw from. Registries replace if-chains: the
+CLI, protocols and sweeps look methods up by name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from unseen.errors import HyperparameterError, UnknownNameError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HParam:
+    """One hyperparameter: paper default, the grid searched on validation, and what it means."""
+
+    name: str
+    default: Any
+    grid: tuple = ()
+    help: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grid", tuple(self.grid) if self.grid else (self.default,))
+
+    def sample(self, seed: int) -> Any:
+        """A draw from the grid, seeded by ``seed`` and a hash of this hyperparameter's name."""
+        salt = int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:4], "little")
+        rng = np.random.default_rng([seed, salt])
+        return self.grid[int(rng.integers(len(self.grid)))]
+
+    def coerce(self, value: Any, owner: str) -> Any:
+        """``value`` converted to the type of the default, or a clear error."""
+        kind = type(self.default)
+        if isinstance(self.default, bool):
+            if isinstance(value, bool):
+                return value
+            raise HyperparameterError(
+                f"{owner}: hyperparameter '{self.name}' must be true or false, got {value!r}."
+            )
+        try:
+            if kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return kind(value)
+        except (TypeError, ValueError):
+            raise HyperparameterError(
+                f"{owner}: hyperparameter '{self.name}' must be a {kind.__name__} like "
+                f"{self.default!r}, got {value!r}."
+            ) from None
+
+
+def resolve_hparams(
+    declared: Sequence[HParam], given: Mapping[str, Any] | None, owner: str
+) -> dict[str, Any]:
+    """Defaults overridden by ``given``; unknown names and wrong types raise with the fix."""
+    spec = {h.name: h for h in declared}
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise HyperparameterError(
+            f"{owner}: unknown hyperparameter(s) {unknown}; valid names: {sorted(spec)}."
+        )
+    return {name: h.coerce(given[name], owner) if name in given else h.default
+            for name, h in spec.items()}
+
+
+class Registry(Mapping[str, type]):
+    """Name -> class for one family of methods (``gzsl``, ``dg``, ``vlm``, ``tta``, ...)."""
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        self._entries: dict[str, type] = {}
+
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        def decorate(cls: type[T]) -> type[T]:
+            if name in self._entries:
+                raise ValueError(f"{self.family} method '{name}' is registered twice")
+            cls.name = name  # type: ignore[attr-defined]
+            self._entries[name] = cls
+            return cls
+
+        return decorate
+
+    def __getitem__(self, name: str) -> type:
+        try:
+            return self._entries[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self._entries, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise UnknownNameError(
+                f"unknown {self.family} method '{name}'.{hint} Known: {', '.join(sorted(self))}. "
+                "List them with `unseen methods`."
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+GZSL = Registry("gzsl")
+
+FAMILIES: dict[str, Registry] = {"gzsl": GZSL}

@@ -1,0 +1,27 @@
+"""Metrics as pure numpy functions: accuracies in percent, AUSUC as a fraction."""
+
+from unseen.metrics.accuracy import (
+    gzsl_accuracies,
+    harmonic_mean,
+    per_class_accuracy,
+    predict,
+    zsl_accuracy,
+)
+from unseen.metrics.calibration import (
+    SeenUnseenCurve,
+    ausuc,
+    calibrated_stacking,
+    seen_unseen_curve,
+)
+
+__all__ = [
+    "SeenUnseenCurve",
+    "ausuc",
+    "calibrated_stacking",
+    "gzsl_accuracies",
+    "harmonic_mean",
+    "per_class_accuracy",
+    "predict",
+    "seen_unseen_curve",
+    "zsl_accuracy",
+]
