@@ -95,9 +95,7 @@ class ClassTable:
 
     @property
     def hash(self) -> str:
-        return hash_arrays(
-            self.seen, self.semantics, extra="\x1f".join(self.names) + self.semantics_kind
-        )
+        return hash_arrays(self.seen, self.semantics, extra="\x1f".join(self.names) + self.semantics_kind)
 
     def subset(self, class_ids: Sequence[int], seen: np.ndarray) -> ClassTable:
         """The table restricted to ``class_ids`` (in that order) with new seen/unseen roles."""

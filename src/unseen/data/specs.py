@@ -41,7 +41,9 @@ class DataSpec:
         try:
             return int(raw)
         except ValueError:
-            raise SpecError(f"data spec '{self.text}': option '{key}' must be an integer, got '{raw}'.") from None
+            raise SpecError(
+                f"data spec '{self.text}': option '{key}' must be an integer, got '{raw}'."
+            ) from None
 
     def float_option(self, key: str, default: float) -> float:
         raw = self.options.get(key)
@@ -50,7 +52,9 @@ class DataSpec:
         try:
             return float(raw)
         except ValueError:
-            raise SpecError(f"data spec '{self.text}': option '{key}' must be a number, got '{raw}'.") from None
+            raise SpecError(
+                f"data spec '{self.text}': option '{key}' must be a number, got '{raw}'."
+            ) from None
 
     def check_options(self, allowed: set[str]) -> None:
         unknown = sorted(set(self.options) - allowed)
@@ -101,8 +105,7 @@ def load_dataset(text: str) -> ZSLDataset:
         close = difflib.get_close_matches(spec.scheme, _SCHEMES, n=2)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownNameError(
-            f"data spec '{text}': unknown scheme '{spec.scheme}'.{hint} Known: "
-            f"{', '.join(sorted(_SCHEMES))}."
+            f"data spec '{text}': unknown scheme '{spec.scheme}'.{hint} Known: {', '.join(sorted(_SCHEMES))}."
         )
     loader, _ = _SCHEMES[spec.scheme]
     return loader(spec)

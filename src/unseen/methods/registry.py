@@ -69,8 +69,7 @@ def resolve_hparams(
         raise HyperparameterError(
             f"{owner}: unknown hyperparameter(s) {unknown}; valid names: {sorted(spec)}."
         )
-    return {name: h.coerce(given[name], owner) if name in given else h.default
-            for name, h in spec.items()}
+    return {name: h.coerce(given[name], owner) if name in given else h.default for name, h in spec.items()}
 
 
 class Registry(Mapping[str, type]):

@@ -72,9 +72,7 @@ def _class_weights(labels: np.ndarray) -> np.ndarray:
     return 1.0 / (len(counts) * counts[inverse])
 
 
-def seen_unseen_curve(
-    scores: np.ndarray, labels: np.ndarray, seen_mask: np.ndarray
-) -> SeenUnseenCurve:
+def seen_unseen_curve(scores: np.ndarray, labels: np.ndarray, seen_mask: np.ndarray) -> SeenUnseenCurve:
     """The exact curve for a test set holding both seen- and unseen-class samples.
 
     ``scores`` is ``(n, n_classes)`` over all classes, ``labels`` the true global ids,

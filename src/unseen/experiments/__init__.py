@@ -1,0 +1,1 @@
+"""Runs, run records and their storage."""

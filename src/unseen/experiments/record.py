@@ -1,0 +1,34 @@
+"""Run records: one JSON-serialisable dict per (protocol, data, method, hparams, seed) run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from datetime import UTC, datetime
+from typing import Any
+
+RECORD_SCHEMA = 1
+
+
+def run_id(spec: dict[str, Any]) -> str:
+    """A stable id for a run spec: SHA-256 of its canonical JSON, first 16 hex chars."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages whose numerics a record depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("unseen", "numpy", "scipy", "scikit-learn", "torch"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,5 @@
+"""Protocols own the splits and the metrics; they are the only code that reads test labels."""
+
+from unseen.protocols.gzsl import PROTOCOLS, GZSLProtocol
+
+__all__ = ["PROTOCOLS", "GZSLProtocol"]
