@@ -10,6 +10,7 @@ from scipy.linalg import solve_sylvester
 from unseen.data.synthetic import synthetic_dataset
 from unseen.errors import HyperparameterError, NotFittedError
 from unseen.methods import GZSL
+from unseen.methods.gzsl.bilinear import train_bilinear
 from unseen.methods.gzsl.dap import binarize_attributes
 from unseen.methods.gzsl.eszsl import eszsl_solution
 from unseen.methods.gzsl.ranking_losses import (
@@ -19,6 +20,7 @@ from unseen.methods.gzsl.ranking_losses import (
     structured_hinge_loss,
 )
 from unseen.methods.gzsl.sae import sae_solution, solve_symmetric_sylvester
+from unseen.methods.gzsl.torch_setup import resolve_device
 from unseen.metrics import zsl_accuracy
 
 CLASSIC = ("dap", "eszsl", "sae", "ale", "sje", "devise", "latem")
@@ -89,9 +91,12 @@ def test_bad_hyperparameters_raise(name):
     with pytest.raises(HyperparameterError):
         GZSL[name](not_a_hyperparameter=1)
     with pytest.raises(HyperparameterError):
-        GZSL[name](feature_norm="whiten") if "feature_norm" in GZSL[name]().params else (
+        GZSL[name](feature_norm="whiten")
+    if "semantic_norm" in GZSL[name]().params:
+        with pytest.raises(HyperparameterError):
             GZSL[name](semantic_norm="whiten")
-        )
+    with pytest.raises(HyperparameterError):
+        GZSL[name](seed=0, **{next(h.name for h in GZSL[name].hparams): "not a value"})
 
 
 def test_categorical_choices_are_checked():
@@ -105,9 +110,15 @@ def test_categorical_choices_are_checked():
 def test_grids_are_small_and_contain_defaults(name):
     cls = GZSL[name]
     size = int(np.prod([len(h.grid) for h in cls.hparams]))
-    assert size <= (49 if name == "eszsl" else 8)
+    assert size <= (8 if name in SGD else 49)
     for h in cls.hparams:
         assert h.default in h.grid
+
+
+def test_device_defaults_to_cuda_only_when_available():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(None).type == expected
+    assert resolve_device("cpu").type == "cpu"
 
 
 def test_scoring_before_fit_raises():
@@ -197,6 +208,23 @@ def test_sje_and_devise_losses_on_a_hand_made_case():
     # DeViSE, margin 0.1: classes 1 (0.6) and 2 (0.1 + 0.5 - 1.0 < 0 -> 0).
     assert hinge_rank_loss(F, y, margin=0.1).item() == pytest.approx(0.6)
     assert structured_hinge_loss(torch.tensor([[3.0, 1.0]]), y).item() == 0.0
+
+
+@pytest.mark.parametrize("n_maps", [1, 3])
+def test_class_span_sgd_gives_the_direct_sgd_iterates(n_maps):
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 16, generator=gen, dtype=torch.float64)
+    S = torch.randn(6, 10, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 6, (200,), generator=gen)
+    kwargs = dict(n_maps=n_maps, lr=0.5, epochs=3, batch_size=32)
+    direct = train_bilinear(
+        X, y, S, ale_loss, generator=torch.Generator().manual_seed(1), class_span=False, **kwargs
+    )
+    span = train_bilinear(
+        X, y, S, ale_loss, generator=torch.Generator().manual_seed(1), class_span=True, **kwargs
+    )
+    assert direct.shape == (16, n_maps * 10)
+    torch.testing.assert_close(span, direct, rtol=1e-10, atol=1e-12)
 
 
 def test_latem_with_one_map_is_sje(dataset):

@@ -22,12 +22,17 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class HParam:
-    """One hyperparameter: paper default, the grid searched on validation, and what it means."""
+    """One hyperparameter: paper default, the grid searched on validation, and what it means.
+
+    ``choices`` lists the allowed values of a categorical hyperparameter (any value in it may be
+    set by hand, even when the grid searches fewer).
+    """
 
     name: str
     default: Any
     grid: tuple = ()
     help: str = ""
+    choices: tuple = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", tuple(self.grid) if self.grid else (self.default,))
@@ -41,6 +46,13 @@ class HParam:
     def coerce(self, value: Any, owner: str) -> Any:
         """``value`` converted to the type of the default, or a clear error."""
         kind = type(self.default)
+        if self.choices:
+            if value not in self.choices:
+                raise HyperparameterError(
+                    f"{owner}: hyperparameter '{self.name}' must be one of {list(self.choices)}, "
+                    f"got {value!r}."
+                )
+            return value
         if isinstance(self.default, bool):
             if isinstance(value, bool):
                 return value

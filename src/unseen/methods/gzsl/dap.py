@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as nnf
 
 from unseen.data.model import TrainSet
+from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.preprocessing import FEATURE_NORMS, FeatureNorm
 from unseen.methods.gzsl.torch_setup import as_tensor, resolve_device
-from unseen.methods.gzsl.validated import ValidatedMethod
 from unseen.methods.registry import GZSL, HParam
 
 BINARIZE = ("mean", "zero")
@@ -54,7 +54,7 @@ def fit_attribute_classifiers(
 
 
 @GZSL.register("dap")
-class DAP(ValidatedMethod):
+class DAP(GZSLMethod):
     """Direct Attribute Prediction.
 
     C. H. Lampert, H. Nickisch, S. Harmeling, "Attribute-Based Classification for Zero-Shot
@@ -76,8 +76,11 @@ class DAP(ValidatedMethod):
     ``[0.01, 0.99]`` so that an attribute constant on the seen classes does not dominate.
 
     Features are z-scored with training statistics (``feature_norm = 'zscore'``) so that one
-    ``l2`` grid, ``{1e-4, 1e-3, 1e-2, 1e-1}`` (default 1e-3), fits every dataset. ``max_iter``
-    bounds the L-BFGS iterations (default 100). Deterministic: the seed is unused.
+    ``l2`` grid, ``{1e-3, 1e-2, 1e-1, 1, 10}``, fits every dataset; the default 0.1 did well on
+    our planted synthetic benchmarks (small ones prefer 0.01-0.1, CUB-sized ones 0.1-1).
+    ``max_iter`` bounds the L-BFGS iterations: 30 (the default) reach the optimum to about 1e-4
+    relative on CUB-sized data, where each iteration is a pass over the training set.
+    Deterministic: the seed is unused.
     """
 
     paper = (
@@ -85,12 +88,11 @@ class DAP(ValidatedMethod):
         "Object Categorization. IEEE TPAMI 2014 (CVPR 2009)."
     )
     hparams = (
-        HParam("l2", 1e-3, (1e-4, 1e-3, 1e-2, 1e-1), "L2 penalty of the attribute classifiers"),
-        HParam("binarize", "mean", ("mean",), f"attribute binarisation rule, one of {BINARIZE}"),
-        HParam("max_iter", 100, (100,), "L-BFGS iterations"),
-        HParam("feature_norm", "zscore", ("zscore",), f"feature normalisation, {FEATURE_NORMS}"),
+        HParam("l2", 0.1, (1e-3, 1e-2, 1e-1, 1.0, 10.0), "L2 penalty of the attribute classifiers"),
+        HParam("binarize", "mean", ("mean",), "attribute binarisation rule", BINARIZE),
+        HParam("max_iter", 30, (30,), "L-BFGS iterations"),
+        HParam("feature_norm", "zscore", ("zscore",), "feature normalisation", FEATURE_NORMS),
     )
-    choices = {"binarize": BINARIZE}
 
     def _fit(self, train: TrainSet) -> None:
         p = self.params
