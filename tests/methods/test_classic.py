@@ -150,7 +150,9 @@ def test_eszsl_matches_the_papers_closed_form():
     Y[np.arange(n), labels] = 1.0
     V = (
         np.linalg.inv(Xp @ Xp.T + alpha * np.eye(d))
-        @ Xp @ Y @ Sp.T
+        @ Xp
+        @ Y
+        @ Sp.T
         @ np.linalg.inv(Sp @ Sp.T + gamma * np.eye(k))
     )
     np.testing.assert_allclose(eszsl_solution(X, labels, S, alpha, gamma), V, rtol=1e-10)
@@ -236,9 +238,5 @@ def test_latem_with_one_map_is_sje(dataset):
 
 def test_dap_binarisation_rules():
     S = np.array([[0.0, 1.0, 0.2], [1.0, 1.0, 0.6], [0.0, 0.0, 0.4]])
-    np.testing.assert_array_equal(
-        binarize_attributes(S, "mean"), [[0, 1, 0], [1, 1, 1], [0, 0, 0]]
-    )
-    np.testing.assert_array_equal(
-        binarize_attributes(S, "zero"), [[0, 1, 1], [1, 1, 1], [0, 0, 1]]
-    )
+    np.testing.assert_array_equal(binarize_attributes(S, "mean"), [[0, 1, 0], [1, 1, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(binarize_attributes(S, "zero"), [[0, 1, 1], [1, 1, 1], [0, 0, 1]])

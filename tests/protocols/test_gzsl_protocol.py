@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from unseen.data.synthetic import synthetic_dataset
 
 from unseen.data.model import SplitName, TrainSet, ZSLDataset
+from unseen.data.synthetic import synthetic_dataset
 from unseen.methods import GZSL, GZSLMethod, HParam
 from unseen.protocols import GZSLProtocol
 

@@ -101,8 +101,14 @@ class FitCache:
         self._fits: dict[tuple, GZSLMethod] = {}
         self.reused = 0
 
-    def fit(self, cls: type[GZSLMethod], params: Mapping[str, Any], seed: int, device: str | None,
-            task: ZSLDataset) -> GZSLMethod:
+    def fit(
+        self,
+        cls: type[GZSLMethod],
+        params: Mapping[str, Any],
+        seed: int,
+        device: str | None,
+        task: ZSLDataset,
+    ) -> GZSLMethod:
         key = (cls.name, json.dumps(params, sort_keys=True, default=str), seed, device, task.hash)
         if key in self._fits:
             self.reused += 1

@@ -93,9 +93,7 @@ def _sgd_in_class_span(X, y, S, W0, loss_fn, lr, epochs, batch_size, generator):
     n_maps = W0.shape[1] // k
     gram = S @ S.T
     with torch.no_grad():
-        base = torch.cat(
-            [(chunk @ W0).view(len(chunk), n_maps, k) @ S.T for chunk in X.split(SCORE_CHUNK)]
-        )
+        base = torch.cat([(chunk @ W0).view(len(chunk), n_maps, k) @ S.T for chunk in X.split(SCORE_CHUNK)])
     M = torch.zeros(d, n_maps * z, dtype=X.dtype, device=X.device)
     for _ in range(epochs):
         for batch in torch.randperm(len(X), generator=generator).to(X.device).split(batch_size):

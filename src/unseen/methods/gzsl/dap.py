@@ -37,8 +37,13 @@ def fit_attribute_classifiers(
     W = torch.zeros(X.shape[1], targets.shape[1], device=X.device, requires_grad=True)
     b = torch.zeros(targets.shape[1], device=X.device, requires_grad=True)
     optimizer = torch.optim.LBFGS(
-        [W, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
-        tolerance_grad=1e-6, tolerance_change=1e-9,
+        [W, b],
+        lr=1.0,
+        max_iter=max_iter,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-6,
+        tolerance_change=1e-9,
     )
 
     def closure() -> torch.Tensor:

@@ -68,10 +68,7 @@ class ESZSL(GZSLMethod):
     Deterministic: the seed is unused. Cost: one ``d x d`` Gram matrix and two solves.
     """
 
-    paper = (
-        "Romera-Paredes, Torr. An embarrassingly simple approach to zero-shot learning. "
-        "ICML 2015."
-    )
+    paper = "Romera-Paredes, Torr. An embarrassingly simple approach to zero-shot learning. ICML 2015."
     hparams = (
         HParam("alpha", 1.0, POWERS_OF_TEN, "feature-side ridge (the paper's gamma)"),
         HParam("gamma", 1.0, POWERS_OF_TEN, "semantic-side ridge (the paper's lambda)"),
@@ -84,13 +81,15 @@ class ESZSL(GZSLMethod):
         self._feature_norm = FeatureNorm.fit(p["feature_norm"], train.features)
         self._semantics = normalize_semantics(train.classes.semantics, p["semantic_norm"])
         seen_ids = train.classes.seen_ids
-        self._V = eszsl_solution(
+        V = eszsl_solution(
             self._feature_norm(train.features),
             seen_local_labels(train.labels, seen_ids),
             self._semantics[seen_ids],
             p["alpha"] * len(train.features),
             p["gamma"],
         )
+        # Scoring every class is one product with V S^T, folded once here.
+        self._class_weights = (V @ self._semantics.T.astype(np.float64)).astype(np.float32)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
-        return self._feature_norm(X).astype(np.float64) @ self._V @ self._semantics.T
+        return self._feature_norm(X) @ self._class_weights

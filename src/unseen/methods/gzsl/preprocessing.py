@@ -41,14 +41,15 @@ class FeatureNorm:
             return cls(kind)
         X = np.asarray(X, dtype=np.float64)
         std = X.std(axis=0)
-        return cls(kind, X.mean(axis=0), np.where(std > _EPS, std, 1.0))
+        mean, std = X.mean(axis=0), np.where(std > _EPS, std, 1.0)
+        return cls(kind, mean.astype(np.float32), std.astype(np.float32))
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
         if self.kind == "l2":
             return l2_rows(X).astype(np.float32)
         if self.kind == "zscore":
-            return ((X - self.mean) / self.std).astype(np.float32)
+            return (X - self.mean) / self.std
         return X
 
 
