@@ -116,6 +116,9 @@ class FitCache:
             self._fits[key] = cls(seed=seed, device=device, **params).fit(task.train_set())
         return self._fits[key]
 
+    def __len__(self) -> int:
+        return len(self._fits)
+
 
 @dataclass(frozen=True)
 class GZSLProtocol:
@@ -155,6 +158,7 @@ class GZSLProtocol:
         """
         cls = GZSL[method]
         cache = cache if cache is not None else FitCache()
+        reused_before = cache.reused
         fixed = dict(hparams or {})
         t0 = time.perf_counter()
         val_task = dataset.validation_task(self.seed, self.pseudo_unseen_fraction, self.seen_holdout_fraction)
@@ -186,7 +190,13 @@ class GZSLProtocol:
             test,
             trials,
             val_task,
-            timing={"select_s": t1 - t0, "fit_s": t2 - t1, "eval_s": t3 - t2, "total_s": t3 - t0},
+            timing={
+                "select_s": t1 - t0,
+                "fit_s": t2 - t1,
+                "eval_s": t3 - t2,
+                "total_s": t3 - t0,
+                "fits_reused": cache.reused - reused_before,
+            },
         )
 
     def spec(self, dataset: ZSLDataset, method: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
