@@ -67,3 +67,21 @@ def test_every_classic_method_runs_on_a_real_xlsa17_folder(apy_folder, tmp_path,
     assert rec["selection"]["validation_classes"] == "dataset"  # APY's valclasses1.txt
     # 12 unseen classes: chance is 8.3%; attributes drive the features, so ZSL must beat it.
     assert rec["metrics"]["ZSL"] > 2 * 100 / 12
+
+
+@pytest.mark.parametrize("damage", ["truncate", "text", "nan"])
+def test_damaged_res101_is_one_message_and_exit_2(apy_folder, tmp_path, damage):
+    folder = tmp_path / "APY"
+    fx.link_real(folder, "APY")
+    res101 = (apy_folder / "res101.mat").read_bytes()
+    if damage == "truncate":
+        (folder / "res101.mat").write_bytes(res101[: len(res101) // 3])
+    elif damage == "text":
+        (folder / "res101.mat").write_text("not a mat file\n")
+    else:
+        mat = scipy.io.loadmat(apy_folder / "res101.mat")
+        mat["features"][0, 5] = np.nan
+        fx.write_res101(folder / "res101.mat", mat["features"], mat["labels"].ravel())
+    result = CliRunner().invoke(main, ["gzsl", "--data", f"xlsa17:{folder}", "--method", "eszsl"])
+    assert result.exit_code == 2
+    assert "res101.mat" in result.output and "Traceback" not in result.output

@@ -16,27 +16,29 @@ from unseen.experiments.io import atomic_write_bytes  # noqa: E402
 
 
 def seen_unseen_plot(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """One curve per method, drawn through the exact points whose trapezoid area is AUSUC.
+    """One curve per record, drawn through the exact points whose trapezoid area is AUSUC.
 
-    Calibration does not change a curve, so a method's calibrated and plain records share one.
+    A method's plain and calibrated runs may select different hyperparameters, hence different
+    models and curves: plain runs are solid, calibrated ones dashed in the same colour.
     """
-    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=110)
-    drawn = set()
+    fig, ax = plt.subplots(figsize=(6, 4.8), dpi=110)
+    colours: dict[str, str] = {}
     for r in records:
-        if r["method"] in drawn:
-            continue
-        drawn.add(r["method"])
+        colour = colours.setdefault(r["method"], f"C{len(colours) % 10}")
+        tag = "calibrated" if r["calibrate"] else "plain"
         ax.plot(
             r["curve"]["unseen"],
             r["curve"]["seen"],
-            label=f"{r['method']} (AUSUC {r['metrics']['AUSUC']:.3f})",
+            color=colour,
+            linestyle="--" if r["calibrate"] else "-",
+            label=f"{r['method']} {tag} (AUSUC {r['metrics']['AUSUC']:.3f})",
         )
     ax.set_xlabel("unseen accuracy (%)")
     ax.set_ylabel("seen accuracy (%)")
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
     ax.set_title(f"Seen-unseen accuracy curves: {records[0]['data']['name']}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = BytesIO()
