@@ -1,30 +1,15 @@
 """`unseen gzsl` runs every classic method on an xlsa17 folder built from the real split files."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
 from click.testing import CliRunner
 
+from support import xlsa17_fixtures as fx
 from unseen.cli import main
 
-
-def _fixtures():
-    name = "unseen_tests_xlsa17_fixtures"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "data" / "xlsa17_fixtures.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fx = _fixtures()
 pytestmark = pytest.mark.skipif(not fx.SHARED_XLSA17.is_dir(), reason=fx.SKIP_REASON)
 
 

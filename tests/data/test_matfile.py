@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
 import scipy.io
 
+from support import xlsa17_fixtures as fx
 from unseen.data.matfile import as_vector, cellstr, mat_keys, read_mat
 from unseen.errors import DataFileNotFound, DataFormatError
 
-
-def _helpers():
-    name = "unseen_tests_xlsa17_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("xlsa17_fixtures.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fx = _helpers()
 NAMES = ["002.Laysan_Albatross", "", "Gänsegeier"]
 FEATURES = np.arange(24, dtype=np.float64).reshape(4, 6)  # MATLAB (dim=4, N=6)
 

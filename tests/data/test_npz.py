@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from support import xlsa17_fixtures as fx
 from unseen.data.model import ClassTable, ZSLDataset
 from unseen.data.npz import NPZ_KEYS, _load_spec, load_npz, save_npz
 from unseen.data.specs import parse_spec
 from unseen.errors import DataFileNotFound, DataFormatError, SpecError, SplitError
-
-
-def _helpers():
-    name = "unseen_tests_xlsa17_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("xlsa17_fixtures.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def _arrays(seed: int = 0) -> dict[str, np.ndarray]:
@@ -105,7 +94,6 @@ def test_round_trip_keeps_the_hash(tmp_path):
 
 
 def test_round_trip_of_a_real_xlsa17_dataset(tmp_path):
-    fx = _helpers()
     if not fx.SHARED_XLSA17.is_dir():
         pytest.skip(fx.SKIP_REASON)
     from unseen.data.xlsa17 import load_xlsa17

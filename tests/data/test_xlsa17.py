@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import h5py
@@ -12,22 +10,11 @@ import numpy as np
 import pytest
 import scipy.io
 
+from support import xlsa17_fixtures as fx
 from unseen.data.specs import parse_spec
 from unseen.data.xlsa17 import _load_spec, load_xlsa17
 from unseen.errors import DataFileNotFound, DataFormatError, SpecError, SplitError
 
-
-def _helpers():
-    name = "unseen_tests_xlsa17_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("xlsa17_fixtures.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fx = _helpers()
 pytestmark = pytest.mark.skipif(not fx.SHARED_XLSA17.is_dir(), reason=fx.SKIP_REASON)
 
 

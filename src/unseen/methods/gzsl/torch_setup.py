@@ -1,8 +1,9 @@
 """Device choice and seeded random streams for the torch-based methods.
 
-Methods never call ``.cuda()`` or ``torch.manual_seed``: they resolve ``self.device`` here and
-draw every random number (initialisation, minibatch order) from an explicit CPU generator seeded
-from ``self.seed``, so the same seed gives the same draws whatever the device.
+Methods never move tensors to a hard-coded GPU or seed torch globally: they resolve
+``self.device`` here and draw every random number (initialisation, minibatch order) from an
+explicit CPU generator seeded from ``self.seed``, so the same seed gives the same draws whatever
+the device.
 """
 
 from __future__ import annotations
