@@ -61,7 +61,8 @@ def test_real_split_files_load_with_the_right_sizes(built, ds):
     np.testing.assert_array_equal(d.classes.unseen_ids, roles.unseen)
     # semantics: att is (k, n_classes); the class table holds one row per class.
     np.testing.assert_allclose(d.classes.semantics, real["att"].T.astype(np.float32))
-    assert d.classes.semantics_kind == "attributes:att"
+    # FLO's 'att' is a sentence embedding, not attribute annotations
+    assert d.classes.semantics_kind == ("text:att" if ds == "FLO" else "attributes:att")
     if fx.names_of(real) is not None:
         assert list(d.classes.names) == fx.names_of(real)
     else:

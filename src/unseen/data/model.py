@@ -31,6 +31,17 @@ class SplitName(StrEnum):
     TEST_UNSEEN = "test_unseen"
 
 
+def first_overlap(index_sets: Mapping[str, np.ndarray]) -> tuple[str, str, np.ndarray] | None:
+    """The first pair of named index sets that share indices, with the shared ones, or None."""
+    names = list(index_sets)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            common = np.intersect1d(index_sets[a], index_sets[b])
+            if len(common):
+                return a, b, common
+    return None
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.flags.writeable = False
@@ -263,15 +274,13 @@ class ZSLDataset:
                 indices=_readonly(idx),
                 hash=hash_arrays(idx, self.features[idx], self.labels[idx]),
             )
-        names = list(splits)
-        for i, a in enumerate(names):
-            for b in names[i + 1 :]:
-                common = np.intersect1d(splits[a].indices, splits[b].indices)
-                if len(common):
-                    raise SplitError(
-                        f"{where}: splits '{a}' and '{b}' overlap in {len(common)} sample(s) "
-                        f"(e.g. {common[:5].tolist()}); a sample may be in one split only."
-                    )
+        overlap = first_overlap({name.value: sp.indices for name, sp in splits.items()})
+        if overlap:
+            a, b, common = overlap
+            raise SplitError(
+                f"{where}: splits '{a}' and '{b}' overlap in {len(common)} sample(s) "
+                f"(e.g. {common[:5].tolist()}); a sample may be in one split only."
+            )
         seen = self.classes.seen
         for name, want_seen in (
             (SplitName.TRAIN, True),

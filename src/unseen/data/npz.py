@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unseen.data.model import ClassTable, SplitName, ZSLDataset
+from unseen.data.model import ClassTable, SplitName, ZSLDataset, first_overlap
 from unseen.data.specs import DataSpec, register_scheme
 from unseen.errors import DataError, DataFileNotFound, DataFormatError, SplitError
 
@@ -178,15 +178,13 @@ def _split_indices(data: dict[str, np.ndarray], path: Path, n: int) -> dict[str,
                 f"npz file '{path}': key '{key}' has indices outside [0, {n}) (range "
                 f"[{v.min()}, {v.max()}]).{hint}"
             )
-    keys = list(idx)
-    for i, a in enumerate(keys):
-        for b in keys[i + 1 :]:
-            common = np.intersect1d(idx[a], idx[b])
-            if len(common):
-                raise SplitError(
-                    f"npz file '{path}': keys '{a}' and '{b}' overlap in {len(common)} sample(s) "
-                    f"(e.g. {common[:5].tolist()}). Fix: each sample belongs to one split."
-                )
+    overlap = first_overlap(idx)
+    if overlap:
+        a, b, common = overlap
+        raise SplitError(
+            f"npz file '{path}': keys '{a}' and '{b}' overlap in {len(common)} sample(s) "
+            f"(e.g. {common[:5].tolist()}). Fix: each sample belongs to one split."
+        )
     return {_SPLIT_KEYS[k].value: v for k, v in idx.items()}
 
 

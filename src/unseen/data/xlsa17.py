@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from unseen.data.matfile import as_vector, cellstr, read_mat
-from unseen.data.model import ClassTable, ZSLDataset
+from unseen.data.model import ClassTable, ZSLDataset, first_overlap
 from unseen.data.specs import DataSpec, register_scheme
 from unseen.errors import DataError, DataFileNotFound, DataFormatError, SpecError, SplitError
 
@@ -72,7 +72,10 @@ def _resolve_semantics(folder: Path, semantics: str) -> _Semantics:
             "'original_att' or NAME for a NAME_splits.mat file in the folder (e.g. 'sent')."
         )
     if semantics in ("att", "original_att"):
-        return _Semantics(folder / "att_splits.mat", semantics, f"attributes:{semantics}")
+        # FLO's release has no attribute annotations: its att_splits.mat 'att' holds the 1024-d
+        # char-CNN-RNN sentence embeddings of Reed et al. (CVPR 2016).
+        family = "text" if folder.name.upper() == "FLO" and semantics == "att" else "attributes"
+        return _Semantics(folder / "att_splits.mat", semantics, f"{family}:{semantics}")
     file = folder / f"{semantics}_splits.mat"
     if not file.is_file():
         available = ["att", "original_att"] + sorted(
@@ -192,15 +195,14 @@ def _locs(value: Any, path: Path, key: str, n: int) -> np.ndarray:
 
 
 def _check_disjoint(locs: dict[str, np.ndarray], path: Path, keys: tuple[str, ...]) -> None:
-    for i, a in enumerate(keys):
-        for b in keys[i + 1 :]:
-            common = np.intersect1d(locs[a], locs[b])
-            if len(common):
-                raise SplitError(
-                    f"xlsa17 file '{path}': keys '{a}' and '{b}' overlap in {len(common)} "
-                    f"image(s) (1-based: {(common[:5] + 1).tolist()}). Fix: an image may be in "
-                    "one of them only; use the unmodified split file of the release."
-                )
+    overlap = first_overlap({key: locs[key] for key in keys})
+    if overlap:
+        a, b, common = overlap
+        raise SplitError(
+            f"xlsa17 file '{path}': keys '{a}' and '{b}' overlap in {len(common)} "
+            f"image(s) (1-based: {(common[:5] + 1).tolist()}). Fix: an image may be in "
+            "one of them only; use the unmodified split file of the release."
+        )
 
 
 def _same_locs(
@@ -346,7 +348,8 @@ def load_xlsa17(folder: str | Path, semantics: str = "att", val: str = "auto") -
         Folder with ``res101.mat`` and ``att_splits.mat`` (and optionally ``NAME_splits.mat`` files
         and class-list ``.txt`` files). ``res101.mat`` may be MATLAB v5 or v7.3 (HDF5).
     semantics:
-        ``"att"`` (default; kind ``attributes:att``), ``"original_att"`` (kind
+        ``"att"`` (default; kind ``attributes:att``, ``text:att`` for FLO, whose ``att`` is a
+        sentence embedding), ``"original_att"`` (kind
         ``attributes:original_att``), or ``NAME`` to take ``att`` from ``NAME_splits.mat`` (kind
         ``text:sent`` for ``sent``, else ``NAME:att``). The split always comes from
         ``att_splits.mat`` when it exists, and a ``NAME_splits.mat`` that has ``*_loc`` keys must
