@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.data.matfile import cellstr, read_mat
 from unseen.data.model import ClassTable, ZSLDataset
 from unseen.data.specs import DataSpec, register_scheme
 from unseen.errors import DataFileNotFound, DataFormatError, SpecError, UnknownNameError
@@ -400,15 +401,6 @@ def _read_lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def _mat_strings(cell: np.ndarray) -> list[str]:
-    out = []
-    for item in np.asarray(cell).ravel():
-        while isinstance(item, np.ndarray) and item.size == 1 and item.dtype == object:
-            item = item.ravel()[0]
-        out.append(str(np.asarray(item).ravel()[0]) if np.size(item) else "")
-    return out
-
-
 def _roles_from_class_files(folder: Path, names: list[str]) -> np.ndarray | None:
     """Seen mask from ``testclasses.txt`` next to the file, matched against the class names."""
     test_file = folder / "testclasses.txt"
@@ -453,8 +445,6 @@ def _from_att_splits(
     scale: float,
     source: str | None,
 ) -> ZSLDataset:
-    from scipy.io import loadmat
-
     _check_params(seed, dim, difficulty, scale)
     p = Path(path)
     if p.is_dir():
@@ -464,22 +454,16 @@ def _from_att_splits(
             f"synthetic data: no att_splits.mat at '{path}'; give the path of an xlsa17 "
             "att_splits.mat or of the folder holding it."
         )
-    try:
-        mat = loadmat(str(p))
-    except Exception as exc:  # scipy raises several types for unreadable files
-        raise DataFormatError(
-            f"synthetic data: cannot read '{p}' as a MATLAB file ({exc}); check that it is an "
-            "xlsa17 att_splits.mat."
-        ) from None
     needed = ("att", "trainval_loc", "test_seen_loc", "test_unseen_loc")
-    missing = [k for k in needed if k not in mat]
-    if missing:
-        raise DataFormatError(
-            f"synthetic data: '{p}' lacks the key(s) {missing}; an xlsa17 att_splits.mat has {list(needed)}."
-        )
+    mat = read_mat(
+        p,
+        (*needed, "allclasses_names"),
+        required=needed,
+        contents="an xlsa17 att_splits.mat (class attributes 'att' and the *_loc split indices)",
+    )
     attributes = np.asarray(mat["att"], dtype=np.float64).T
     n_classes, attr_dim = attributes.shape
-    names = _mat_strings(mat["allclasses_names"]) if "allclasses_names" in mat else []
+    names = cellstr(mat["allclasses_names"], p, "allclasses_names") if "allclasses_names" in mat else []
     if len(names) != n_classes or len(set(names)) != n_classes:
         names = []
     seen = _roles_from_class_files(p.parent, names)
