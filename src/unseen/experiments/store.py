@@ -26,17 +26,18 @@ Guarantees
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from unseen.errors import UnseenError
+from unseen.experiments.io import atomic_write_bytes
 from unseen.experiments.record import run_id as compute_run_id
 from unseen.experiments.record import timestamp
 
@@ -492,18 +493,13 @@ class ResultStore:
                     "or export to .csv"
                 ) from exc
         df = _parquet_safe(self.to_dataframe()) if suffix == ".parquet" else self.to_dataframe()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
-        os.close(fd)
-        try:
-            if suffix == ".csv":
-                df.to_csv(tmp, index=False)
-            else:
-                df.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if suffix == ".csv":
+            data = df.to_csv(index=False).encode("utf-8")
+        else:
+            buffer = io.BytesIO()
+            df.to_parquet(buffer, index=False)
+            data = buffer.getvalue()
+        atomic_write_bytes(path, data)
         return path
 
 
