@@ -129,6 +129,18 @@ def spec_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _spec_columns(spec: Mapping[str, Any]) -> tuple:
+    """The ``runs`` columns copied from a run spec: task, protocol, data hash, method, seed, JSON."""
+    return (
+        spec.get("task"),
+        spec.get("protocol"),
+        spec.get("data_hash"),
+        spec.get("method"),
+        spec.get("seed"),
+        _dumps(dict(spec)),
+    )
+
+
 class ResultStore:
     """Run records in one SQLite file; see the module docstring for the guarantees.
 
@@ -276,12 +288,7 @@ class ResultStore:
                 """,
                 (
                     run_id,
-                    spec.get("task"),
-                    spec.get("protocol"),
-                    spec.get("data_hash"),
-                    spec.get("method"),
-                    spec.get("seed"),
-                    _dumps(dict(spec)),
+                    *_spec_columns(spec),
                     timestamp(),
                 ),
             )
@@ -304,12 +311,7 @@ class ResultStore:
                 """,
                 (
                     run_id,
-                    spec.get("task"),
-                    spec.get("protocol"),
-                    spec.get("data_hash"),
-                    spec.get("method"),
-                    spec.get("seed"),
-                    _dumps(dict(spec)),
+                    *_spec_columns(spec),
                     str(error_text),
                     now,
                     now,
