@@ -120,5 +120,8 @@ class Registry(Mapping[str, type]):
 
 
 GZSL = Registry("gzsl")
+DG = Registry("dg")
+VLM = Registry("vlm")
+TTA = Registry("tta")
 
-FAMILIES: dict[str, Registry] = {"gzsl": GZSL}
+FAMILIES: dict[str, Registry] = {"gzsl": GZSL, "dg": DG, "vlm": VLM, "tta": TTA}
