@@ -1,7 +1,7 @@
 """Method families and their registries. Importing this package registers every method."""
 
-from unseen.methods import gzsl  # noqa: F401  (registers the GZSL methods)
+from unseen.methods import gzsl, tta  # noqa: F401  (importing a family registers its methods)
 from unseen.methods.base import GZSLMethod
-from unseen.methods.registry import FAMILIES, GZSL, HParam, Registry
+from unseen.methods.registry import DG, FAMILIES, GZSL, TTA, VLM, HParam, Registry
 
-__all__ = ["FAMILIES", "GZSL", "GZSLMethod", "HParam", "Registry"]
+__all__ = ["DG", "FAMILIES", "GZSL", "GZSLMethod", "HParam", "Registry", "TTA", "VLM"]
