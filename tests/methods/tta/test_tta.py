@@ -191,3 +191,40 @@ def test_clear_errors_for_models_the_method_cannot_adapt(trained):
         TTA["t3a"](trained[0], nn.Sequential(nn.Linear(16, N_CLASSES)))
     with pytest.raises(HyperparameterError, match="source features"):
         TTA["adanpc"](trained[0], trained[1], source_features=np.zeros((3, 16)), source_labels=[0])
+
+
+def _domains():
+    from unseen.protocols.tta import TargetDomain
+
+    clean_x, clean_y = _source_data(96, seed=5)
+    shifted_x, shifted_y = _source_data(96, seed=6, shift=5.0, scale=2.0)
+    return [
+        TargetDomain("clean", clean_x.numpy(), clean_y.numpy()),
+        TargetDomain("shifted", shifted_x.numpy(), shifted_y.numpy()),
+    ]
+
+
+def test_stream_protocol_reports_gains_and_is_reproducible(trained):
+    from unseen.protocols.tta import TTAStreamProtocol
+
+    protocol = TTAStreamProtocol(mode="single", batch_size=32, seed=1)
+    record = protocol.run(lambda name, hp: _make(name, trained, **hp), "bn-adapt", _domains())
+    again = protocol.run(lambda name, hp: _make(name, trained, **hp), "bn-adapt", _domains())
+    m = record["metrics"]
+    assert m["accuracy"] == again["metrics"]["accuracy"] and record["run_id"] == again["run_id"]
+    assert m["gain"]["shifted"] > 10.0
+    assert m["gain"]["shifted"] == pytest.approx(m["accuracy"]["shifted"] - m["source_accuracy"]["shifted"])
+
+
+def test_single_mode_resets_between_domains_and_continual_does_not(trained):
+    from unseen.protocols.tta import TTAStreamProtocol
+
+    domains = _domains()
+    single = TTAStreamProtocol(mode="single", batch_size=32).accuracies(_make("tent", trained), domains)
+    alone = TTAStreamProtocol(mode="single", batch_size=32).accuracies(_make("tent", trained), domains[1:])
+    assert single["shifted"] == alone["shifted"]  # the clean domain left no trace
+    resets = []
+    method = _make("tent", trained)
+    method.reset = lambda: resets.append(1)
+    TTAStreamProtocol(mode="continual", batch_size=32).accuracies(method, domains)
+    assert len(resets) == 1  # once, before the first domain
