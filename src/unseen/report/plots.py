@@ -16,6 +16,11 @@ from unseen.experiments.io import atomic_write_bytes  # noqa: E402
 
 
 def seen_unseen_plot(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Write :func:`seen_unseen_png` of ``records`` to ``path``."""
+    return atomic_write_bytes(path, seen_unseen_png(records))
+
+
+def seen_unseen_png(records: Sequence[dict[str, Any]]) -> bytes:
     """One curve per record, drawn through the exact points whose trapezoid area is AUSUC.
 
     A method's plain and calibrated runs may select different hyperparameters, hence different
@@ -44,4 +49,4 @@ def seen_unseen_plot(records: Sequence[dict[str, Any]], path: str | Path) -> Pat
     buf = BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()

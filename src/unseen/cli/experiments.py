@@ -1,0 +1,105 @@
+"""``unseen sweep``, ``unseen results`` and ``unseen report``: experiments at scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from unseen.cli.app import console, main, progress_bar
+from unseen.errors import SpecError
+from unseen.experiments.executors import EXECUTORS, make_executor
+from unseen.experiments.io import atomic_write_text
+from unseen.experiments.launch import launch, plan
+from unseen.experiments.store import ResultStore
+from unseen.experiments.sweep import load_sweep
+from unseen.report.html import report_html
+from unseen.report.results import RENDERERS, build_tables, render
+
+DEFAULT_STORE = "unseen-results.sqlite"
+
+
+def _store_path(store: str | None, sweep_store: Path | None) -> Path:
+    if store:
+        return Path(store)
+    return sweep_store if sweep_store is not None else Path(DEFAULT_STORE)
+
+
+@main.command("sweep")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--store", default=None, help=f"Results store (default: the sweep's, else {DEFAULT_STORE}).")
+@click.option(
+    "--executor",
+    type=click.Choice(sorted(EXECUTORS)),
+    default="pool",
+    show_default=True,
+    help="Where runs execute.",
+)
+@click.option("--jobs", type=int, default=None, help="Parallel runs (default: CPU count).")
+@click.option(
+    "--address", default=None, help="Ray cluster address (auto or HOST:PORT); local Ray if omitted."
+)
+@click.option("--dry-run", is_flag=True, help="List the runs and their status; execute nothing.")
+def sweep_cmd(sweep_file, store, executor, jobs, address, dry_run) -> None:
+    """Run every run of SWEEP_FILE not finished yet; finished runs are skipped, interrupted ones rerun."""
+    sweep = load_sweep(sweep_file)
+    planned = plan(sweep.runs)
+    path = _store_path(store, sweep.store)
+    if dry_run:
+        statuses = {}
+        if path.exists():
+            with ResultStore(path) as st:
+                statuses = {p.run_id: st.status(p.run_id) for p in planned}
+        for p in planned:
+            click.echo(f"{p.run_id}\t{statuses.get(p.run_id) or 'not run'}\t{p.spec.label()}")
+        click.echo(f"{len(planned)} runs; store {path}")
+        return
+    with ResultStore(path) as st, progress_bar(f"sweep {Path(sweep_file).name}") as update:
+        summary = launch(planned, st, make_executor(executor, jobs, address), progress=update)
+    console.print(
+        f"{summary.planned} runs: {summary.skipped} already done, {summary.done} finished now, "
+        f"{len(summary.failed)} failed. Store: {path}"
+    )
+    for rid in summary.failed:
+        console.print(f"  failed: {rid} (see `unseen report` or the store for the traceback)")
+
+
+def _tables(store: str, sweep_file: str | None):
+    path = Path(store)
+    if not path.exists():
+        raise SpecError(f"results store {path} does not exist; run `unseen sweep FILE --store {path}` first.")
+    with ResultStore(path) as st:
+        rows = st.records(status=None)
+    expected = None
+    if sweep_file:
+        expected = [p.identity for p in plan(load_sweep(sweep_file).runs)]
+    return rows, build_tables(rows, expected)
+
+
+@main.command("results")
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="Results store.")
+@click.option(
+    "--sweep", "sweep_file", default=None, help="Sweep file: cells it asks for but lacks say 'not run'."
+)
+@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="markdown", show_default=True)
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the tables here too.")
+def results_cmd(store, sweep_file, fmt, out) -> None:
+    """Per-dataset and average tables (mean ± SE over seeds); missing cells say why."""
+    _, tables = _tables(store, sweep_file)
+    text = render(tables, fmt)
+    click.echo(text)
+    if out:
+        atomic_write_text(out, text + "\n")
+
+
+@main.command("report")
+@click.option("--store", default=DEFAULT_STORE, show_default=True, help="Results store.")
+@click.option("--sweep", "sweep_file", default=None, help="Sweep file (for 'not run' cells).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--title", default=None, help="Page title (default: the store's file name).")
+def report_cmd(store, sweep_file, out_dir, title) -> None:
+    """One self-contained HTML page: tables, plots and every run (OUT/index.html)."""
+    rows, tables = _tables(store, sweep_file)
+    page = report_html(rows, tables, title or f"unseen results: {Path(store).name}")
+    path = atomic_write_text(Path(out_dir) / "index.html", page)
+    console.print(f"report written to {path}")

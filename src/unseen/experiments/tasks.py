@@ -1,0 +1,88 @@
+"""Task runners: how a run spec of each task kind becomes a run record.
+
+A :class:`TaskRunner` knows, for one task kind, how to load the data a spec names, the identity
+of a run (the dict whose hash is its run id, the same dict the task's protocol hashes into its
+records) and how to execute it. Sweeps, executors and the store only talk to this interface, so
+a new task kind is one registered class.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, ClassVar
+
+from unseen.errors import UnknownNameError
+from unseen.experiments.spec import RunSpec
+
+
+class TaskRunner:
+    """One task kind: ``load`` its data, give a run's ``identity``, ``run`` it to a record."""
+
+    task: ClassVar[str] = ""
+    options: ClassVar[dict[str, Any]] = {}
+    """Task options a sweep may set, with their defaults."""
+
+    def load(self, data: str) -> Any:
+        raise NotImplementedError
+
+    def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def run(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def methods(self) -> list[str]:
+        raise NotImplementedError
+
+    def declared_hparams(self, method: str) -> tuple:
+        raise NotImplementedError
+
+
+class GZSLTask(TaskRunner):
+    """Generalized zero-shot runs under ``gzsl-ps-v1`` (options: ``calibrate``, ``search``)."""
+
+    task = "gzsl"
+    options = {"calibrate": False, "search": "grid"}
+
+    def load(self, data: str) -> Any:
+        from unseen.data import load_dataset
+
+        return load_dataset(data)
+
+    def _protocol(self, spec: RunSpec):
+        from unseen.protocols.gzsl import GZSLProtocol
+
+        opts = {**self.options, **spec.options}
+        return GZSLProtocol(calibrate=bool(opts["calibrate"]), search=str(opts["search"]), seed=spec.seed)
+
+    def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        return self._protocol(spec).spec(dataset, spec.method, spec.hparams)
+
+    def run(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        return self._protocol(spec).run(dataset, spec.method, spec.hparams, device=spec.device)
+
+    def methods(self) -> list[str]:
+        from unseen.methods import GZSL
+
+        return list(GZSL)
+
+    def declared_hparams(self, method: str) -> tuple:
+        from unseen.methods import GZSL
+
+        return GZSL[method].hparams
+
+
+TASKS: dict[str, TaskRunner] = {runner.task: runner for runner in (GZSLTask(),)}
+
+
+def task_runner(task: str) -> TaskRunner:
+    try:
+        return TASKS[task]
+    except KeyError:
+        raise UnknownNameError(f"unknown task '{task}'; known tasks: {', '.join(sorted(TASKS))}.") from None
+
+
+@lru_cache(maxsize=8)
+def load_cached(task: str, data: str) -> Any:
+    """The dataset of ``data`` for ``task``, loaded once per process."""
+    return task_runner(task).load(data)

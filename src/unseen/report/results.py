@@ -1,0 +1,218 @@
+"""Result tables over a store: mean ± standard error over seeds, and why any cell is missing.
+
+One table per (task, protocol). Rows are methods (with their variant, e.g. calibrated
+stacking), columns are datasets plus their average; a cell aggregates the runs that differ
+only in seed. A cell is filled only when every run it expects is done; otherwise it says why:
+``failed k/n``, ``incomplete k/n`` (runs still marked running: in flight or interrupted) or
+``not run``. The expected runs come from the sweep file when one is given, else from the runs
+the store has seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from unseen.experiments.record import run_id
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How runs of one task kind map to table cells."""
+
+    metric: str
+    description: str
+
+    def row(self, identity: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def column(self, identity: dict[str, Any]) -> str:
+        return str(identity.get("data_hash"))
+
+
+class GZSLLayout(TableLayout):
+    def row(self, identity: dict[str, Any]) -> str:
+        return identity["method"] + (" + CS" if identity.get("calibrate") else "")
+
+
+LAYOUTS: dict[str, TableLayout] = {
+    "gzsl": GZSLLayout(
+        "H",
+        "harmonic mean of seen and unseen per-class top-1 (%); + CS: calibrated stacking, "
+        "constant chosen on validation",
+    ),
+}
+
+
+@dataclass
+class Cell:
+    values: list[float]
+    expected: int
+    failed: int
+    running: int
+
+    def text(self) -> str:
+        if self.failed:
+            return f"failed {self.failed}/{self.expected}"
+        if self.running:
+            return f"incomplete {len(self.values)}/{self.expected}"
+        if not self.expected:
+            return "not run"
+        if len(self.values) < self.expected:
+            return f"not run {self.expected - len(self.values)}/{self.expected}"
+        return format_mean_se(self.values)
+
+    @property
+    def complete(self) -> bool:
+        return self.expected > 0 and len(self.values) == self.expected
+
+
+def format_mean_se(values: Sequence[float]) -> str:
+    """``mean ± SE`` with one decimal; the SE of a single value is not defined and not printed."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return f"{mean:.1f} (n=1)"
+    se = float(np.std(values, ddof=1) / math.sqrt(len(values)))
+    return f"{mean:.1f} ± {se:.1f}"
+
+
+@dataclass
+class ResultTable:
+    task: str
+    protocol: str
+    metric: str
+    description: str
+    columns: list[str]
+    rows: list[str]
+    cells: dict[tuple[str, str], Cell]
+    n_seeds: int
+
+    def header(self) -> list[str]:
+        return ["method", *self.columns, "avg"]
+
+    def body(self) -> list[list[str]]:
+        out = []
+        for r in self.rows:
+            cells = [self.cells.get((r, c), Cell([], 0, 0, 0)) for c in self.columns]
+            if all(cell.complete for cell in cells):
+                avg = f"{np.mean([np.mean(cell.values) for cell in cells]):.1f}"
+            else:
+                avg = "incomplete"
+            out.append([r, *(cell.text() for cell in cells), avg])
+        return out
+
+    def caption(self) -> str:
+        return (
+            f"Task {self.task}, protocol {self.protocol}: {self.metric} = {self.description}. "
+            f"Mean ± standard error over seeds; avg = mean over datasets of the per-dataset means."
+        )
+
+
+def build_tables(rows: Iterable[dict[str, Any]], expected: Iterable[dict[str, Any]] | None = None):
+    """Tables from store rows (``ResultStore.records(status=None)``) and optional expected specs.
+
+    ``expected`` are identity dicts of the runs a sweep asks for; a run absent from the store
+    counts as not run.
+    """
+    rows = list(rows)
+    by_id = {r["run_id"]: r for r in rows}
+    names: dict[str, str] = {}
+    for r in rows:
+        rec = r.get("record")
+        if rec and rec.get("data", {}).get("hash"):
+            names[rec["data"]["hash"]] = rec["data"]["name"]
+    identities = (
+        [(run_id(e), e) for e in expected]
+        if expected is not None
+        else [(r["run_id"], r["spec"]) for r in rows if r.get("spec")]
+    )
+    groups: dict[tuple[str, str], dict[tuple[str, str], Cell]] = defaultdict(dict)
+    seeds: dict[tuple[str, str], set] = defaultdict(set)
+    for rid, identity in identities:
+        task, protocol = identity.get("task"), identity.get("protocol")
+        if task not in LAYOUTS:
+            continue
+        layout = LAYOUTS[task]
+        key = (layout.row(identity), layout.column(identity))
+        cell = groups[(task, protocol)].setdefault(key, Cell([], 0, 0, 0))
+        cell.expected += 1
+        seeds[(task, protocol)].add(identity.get("seed"))
+        row = by_id.get(rid)
+        status = row["status"] if row else None
+        if status == "done":
+            cell.values.append(float(row["record"]["metrics"][layout.metric]))
+        elif status == "failed":
+            cell.failed += 1
+        elif status == "running":
+            cell.running += 1
+    tables = []
+    for (task, protocol), cells in sorted(groups.items()):
+        layout = LAYOUTS[task]
+        column_ids = sorted({c for _, c in cells}, key=lambda h: names.get(h, h))
+        table_rows = sorted({r for r, _ in cells})
+        renamed = {(r, names.get(c, c)): cell for (r, c), cell in cells.items()}
+        tables.append(
+            ResultTable(
+                task,
+                protocol,
+                layout.metric,
+                layout.description,
+                [names.get(c, c) for c in column_ids],
+                table_rows,
+                renamed,
+                len(seeds[(task, protocol)]),
+            )
+        )
+    return tables
+
+
+def render(tables: Sequence[ResultTable], fmt: str) -> str:
+    """The tables as ``markdown``, ``latex`` or ``csv``."""
+    return "\n\n".join(RENDERERS[fmt](t) for t in tables) if tables else "(no runs in the store)"
+
+
+def _markdown(t: ResultTable) -> str:
+    lines = [t.caption(), "", "| " + " | ".join(t.header()) + " |", "|" + "---|" * len(t.header())]
+    lines += ["| " + " | ".join(row) + " |" for row in t.body()]
+    return "\n".join(lines)
+
+
+def _latex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
+        s = s.replace(a, b)
+    return s.replace("±", r"$\pm$")
+
+
+def _latex(t: ResultTable) -> str:
+    head = t.header()
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\begin{tabular}{l" + "c" * (len(head) - 1) + "}",
+        r"\toprule",
+        " & ".join(_latex_escape(h) for h in head) + r" \\",
+        r"\midrule",
+    ]
+    lines += [" & ".join(_latex_escape(c) for c in row) + r" \\" for row in t.body()]
+    caption = r"\caption{" + _latex_escape(t.caption()) + "}"
+    lines += [r"\bottomrule", r"\end{tabular}", caption, r"\end{table}"]
+    return "\n".join(lines)
+
+
+def _csv(t: ResultTable) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["task", "protocol", "metric", *t.header()])
+    for row in t.body():
+        writer.writerow([t.task, t.protocol, t.metric, *row])
+    return buf.getvalue().rstrip("\n")
+
+
+RENDERERS = {"markdown": _markdown, "latex": _latex, "csv": _csv}
