@@ -3,8 +3,8 @@
 One table per (task, protocol). Rows are methods (with their variant, e.g. calibrated
 stacking), columns are datasets plus their average; a cell aggregates the runs that differ
 only in seed. A cell is filled only when every run it expects is done; otherwise it says why:
-``failed k/n``, ``incomplete k/n`` (runs still marked running: in flight or interrupted) or
-``not run``. The expected runs come from the sweep file when one is given, else from the runs
+``failed k/n``, ``incomplete k/n`` (runs still marked running: in flight or interrupted) and
+``not run k/n``, or just ``not run`` when none of its runs has started. The expected runs come from the sweep file when one is given, else from the runs
 the store has seen.
 """
 
@@ -59,15 +59,19 @@ class Cell:
     running: int
 
     def text(self) -> str:
-        if self.failed:
-            return f"failed {self.failed}/{self.expected}"
-        if self.running:
-            return f"incomplete {len(self.values)}/{self.expected}"
-        if not self.expected:
+        if self.complete:
+            return format_mean_se(self.values)
+        if not self.expected or (not self.values and not self.failed and not self.running):
             return "not run"
-        if len(self.values) < self.expected:
-            return f"not run {self.expected - len(self.values)}/{self.expected}"
-        return format_mean_se(self.values)
+        reasons = []
+        if self.failed:
+            reasons.append(f"failed {self.failed}/{self.expected}")
+        if self.running:
+            reasons.append(f"incomplete {self.running}/{self.expected}")
+        absent = self.expected - len(self.values) - self.failed - self.running
+        if absent:
+            reasons.append(f"not run {absent}/{self.expected}")
+        return ", ".join(reasons)
 
     @property
     def complete(self) -> bool:
