@@ -13,6 +13,7 @@ from unseen.experiments.io import atomic_write_text
 from unseen.experiments.launch import launch, plan
 from unseen.experiments.store import ResultStore
 from unseen.experiments.sweep import load_sweep
+from unseen.protocols.dg_selection import SELECTIONS
 from unseen.report.html import report_html
 from unseen.report.results import RENDERERS, build_tables, render
 
@@ -64,7 +65,16 @@ def sweep_cmd(sweep_file, store, executor, jobs, address, dry_run) -> None:
         console.print(f"  failed: {rid} (see `unseen report` or the store for the traceback)")
 
 
-def _tables(store: str, sweep_file: str | None):
+SELECT_OPTION = click.option(
+    "--select",
+    type=click.Choice(sorted(SELECTIONS)),
+    default="training-val",
+    show_default=True,
+    help="DG model selection: training-domain validation, leave-one-domain-out, or test-domain oracle.",
+)
+
+
+def _tables(store: str, sweep_file: str | None, select: str):
     path = Path(store)
     if not path.exists():
         raise SpecError(f"results store {path} does not exist; run `unseen sweep FILE --store {path}` first.")
@@ -73,7 +83,7 @@ def _tables(store: str, sweep_file: str | None):
     expected = None
     if sweep_file:
         expected = [p.identity for p in plan(load_sweep(sweep_file).runs)]
-    return rows, build_tables(rows, expected)
+    return rows, build_tables(rows, expected, select)
 
 
 @main.command("results")
@@ -83,9 +93,10 @@ def _tables(store: str, sweep_file: str | None):
 )
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="markdown", show_default=True)
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the tables here too.")
-def results_cmd(store, sweep_file, fmt, out) -> None:
+@SELECT_OPTION
+def results_cmd(store, sweep_file, fmt, out, select) -> None:
     """Per-dataset and average tables (mean ± SE over seeds); missing cells say why."""
-    _, tables = _tables(store, sweep_file)
+    _, tables = _tables(store, sweep_file, select)
     text = render(tables, fmt)
     click.echo(text)
     if out:
@@ -97,9 +108,10 @@ def results_cmd(store, sweep_file, fmt, out) -> None:
 @click.option("--sweep", "sweep_file", default=None, help="Sweep file (for 'not run' cells).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--title", default=None, help="Page title (default: the store's file name).")
-def report_cmd(store, sweep_file, out_dir, title) -> None:
+@SELECT_OPTION
+def report_cmd(store, sweep_file, out_dir, title, select) -> None:
     """One self-contained HTML page: tables, plots and every run (OUT/index.html)."""
-    rows, tables = _tables(store, sweep_file)
+    rows, tables = _tables(store, sweep_file, select)
     page = report_html(rows, tables, title or f"unseen results: {Path(store).name}")
     path = atomic_write_text(Path(out_dir) / "index.html", page)
     console.print(f"report written to {path}")

@@ -115,7 +115,7 @@ def _expand(block: dict[str, Any], where: str) -> list[RunSpec]:
             raise SweepFileError(f"{where}: unknown {task} method '{method}'; see `unseen methods`.")
         for hp in _hparam_sets(runner.declared_hparams(method), fixed, mode, hseed, f"{where}, {method}"):
             for data, seed, opts in itertools.product(datas, seeds, option_sets):
-                runs.append(RunSpec(task, data, method, seed, hp, opts))
+                runs.extend(runner.expand(RunSpec(task, data, method, seed, hp, opts)))
     return runs
 
 

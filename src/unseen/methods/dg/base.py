@@ -1,0 +1,111 @@
+"""The domain-generalization algorithm contract (DomainBed's, without global lookups).
+
+An algorithm is built from ``(input_shape, n_classes, n_domains, hparams)``; ``update`` takes one
+minibatch ``(x, y)`` per training domain, takes one optimization step and returns its losses as
+floats; ``predict`` returns logits. Hyperparameters are declared next to each class as
+:class:`~unseen.methods.registry.HParam` objects: DomainBed's default and its random-search
+distribution (``draw``), each draw seeded by the run's hyperparameter seed and a hash of the
+hyperparameter's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unseen.methods.gzsl.torch_setup import resolve_device
+from unseen.methods.registry import HParam, resolve_hparams
+from unseen.nn import networks
+
+Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
+
+COMMON_HPARAMS: tuple[HParam, ...] = (
+    HParam("lr", 1e-3, (1e-4, 1e-3), "Adam learning rate", draw=lambda r: float(10 ** r.uniform(-4.5, -2.5))),
+    HParam(
+        "batch_size", 64, (32, 64), "examples per domain per step", draw=lambda r: int(2 ** r.uniform(3, 9))
+    ),
+    HParam("weight_decay", 0.0, (0.0,), "Adam weight decay", draw=lambda r: float(10 ** r.uniform(-6, -2))),
+    HParam("mlp_width", 256, (256,), "MLP featurizer width", draw=lambda r: int(2 ** r.uniform(6, 10))),
+    HParam("mlp_depth", 3, (3,), "MLP featurizer depth", draw=lambda r: int(r.choice([3, 4, 5]))),
+    HParam("mlp_dropout", 0.0, (0.0,), "MLP dropout", draw=lambda r: float(r.choice([0.0, 0.1, 0.5]))),
+    HParam("nonlinear_classifier", False, (False,), "two hidden layers in the head", choices=(False, True)),
+)
+"""DomainBed's hyperparameters shared by every algorithm (its small-image / MLP settings)."""
+
+
+class Algorithm(nn.Module):
+    """Base class: a featurizer, a classifier head, ``network = classifier(featurizer(x))``.
+
+    Subclasses set ``paper`` and extra ``hparams`` and override :meth:`update`. Weights are
+    initialised from ``seed`` without touching the global torch random state; randomness inside
+    updates (mixing weights, pairings) draws from ``self.generator``.
+    """
+
+    paper: ClassVar[str] = ""
+    hparams: ClassVar[tuple[HParam, ...]] = ()
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        n_classes: int,
+        n_domains: int,
+        hparams: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        device: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.hp = resolve_hparams(self.all_hparams(), hparams, owner=f"DG algorithm '{self.name}'")
+        self.input_shape = tuple(input_shape)
+        self.n_classes = n_classes
+        self.n_domains = n_domains
+        self.device = resolve_device(device)
+        self.generator = torch.Generator().manual_seed(int(seed))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            self.featurizer = networks.featurizer(self.input_shape, self.hp)
+            self.classifier = networks.classifier(
+                self.featurizer.n_outputs, n_classes, self.hp["nonlinear_classifier"]
+            )
+            self._build()
+        self.network = nn.Sequential(self.featurizer, self.classifier)
+        self.to(self.device)
+        self.optimizer = self._optimizer(self.network.parameters())
+
+    @classmethod
+    def all_hparams(cls) -> tuple[HParam, ...]:
+        return COMMON_HPARAMS + cls.hparams
+
+    def _build(self) -> None:
+        """Extra modules of the algorithm, created under the seeded initialisation."""
+
+    def _optimizer(self, params) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        raise NotImplementedError
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+    def _step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+
+def concat(minibatches: Minibatches) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.cat([x for x, _ in minibatches]), torch.cat([y for _, y in minibatches])
+
+
+def per_domain_losses(logits: torch.Tensor, minibatches: Minibatches) -> list[torch.Tensor]:
+    """Cross-entropy of each domain's slice of ``logits`` (computed on all domains at once)."""
+    out, start = [], 0
+    for _, y in minibatches:
+        out.append(F.cross_entropy(logits[start : start + len(y)], y))
+        start += len(y)
+    return out

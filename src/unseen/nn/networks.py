@@ -1,0 +1,99 @@
+"""Featurizers and classifier heads for domain generalization, DomainBed's architectures.
+
+Gulrajani & Lopez-Paz, *In Search of Lost Domain Generalization* (ICLR 2021): an MLP for
+feature vectors, a four-layer CNN with GroupNorm for small images (their ``MNIST_CNN``), and a
+linear or one-hidden-layer classifier on top. :func:`featurizer` picks the network from the
+input shape, as DomainBed does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from unseen.errors import HyperparameterError
+
+
+class MLP(nn.Module):
+    """``depth`` linear layers of ``width`` units with ReLU and dropout; ``n_outputs`` wide."""
+
+    def __init__(self, n_inputs: int, n_outputs: int, width: int, depth: int, dropout: float) -> None:
+        super().__init__()
+        if depth < 2:
+            raise HyperparameterError(f"mlp_depth must be >= 2 (input and output layers), got {depth}.")
+        layers: list[nn.Module] = [nn.Linear(n_inputs, width), nn.Dropout(dropout), nn.ReLU()]
+        for _ in range(depth - 2):
+            layers += [nn.Linear(width, width), nn.Dropout(dropout), nn.ReLU()]
+        layers.append(nn.Linear(width, n_outputs))
+        self.layers = nn.Sequential(*layers)
+        self.n_outputs = n_outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class SmallImageCNN(nn.Module):
+    """DomainBed's ``MNIST_CNN``: 64-128-128-128 3x3 convolutions (the second with stride 2),
+    ReLU and GroupNorm(8), global average pooling; 128 features. Works for any image of at
+    least 4x4 pixels (8x8 scikit-learn digits, 14x14 or 28x28 MNIST variants).
+    """
+
+    n_outputs = 128
+
+    def __init__(self, input_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        channels = input_shape[0]
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 64, 3, 1, padding=1),
+            nn.ReLU(),
+            nn.GroupNorm(8, 64),
+            nn.Conv2d(64, 128, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.GroupNorm(8, 128),
+            nn.Conv2d(128, 128, 3, 1, padding=1),
+            nn.ReLU(),
+            nn.GroupNorm(8, 128),
+            nn.Conv2d(128, 128, 3, 1, padding=1),
+            nn.ReLU(),
+            nn.GroupNorm(8, 128),
+            nn.AdaptiveAvgPool2d((1, 1)),
+            nn.Flatten(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def featurizer(input_shape: tuple[int, ...], hparams: Mapping[str, Any]) -> nn.Module:
+    """The featurizer for ``input_shape``: MLP for vectors, the small CNN for small images."""
+    if len(input_shape) == 1:
+        return MLP(
+            input_shape[0],
+            hparams["mlp_width"],
+            hparams["mlp_width"],
+            hparams["mlp_depth"],
+            hparams["mlp_dropout"],
+        )
+    if len(input_shape) == 3 and max(input_shape[1:]) <= 32:
+        return SmallImageCNN(input_shape)
+    raise HyperparameterError(
+        f"no featurizer for inputs of shape {input_shape}: use feature vectors (n, d) or small "
+        "images (n, C, H, W) with H, W <= 32; extract features of larger images with `unseen extract`."
+    )
+
+
+def classifier(n_features: int, n_classes: int, nonlinear: bool = False) -> nn.Module:
+    """A linear head, or DomainBed's nonlinear head (two hidden ReLU layers of n_features/2)."""
+    if not nonlinear:
+        return nn.Linear(n_features, n_classes)
+    hidden = n_features // 2
+    return nn.Sequential(
+        nn.Linear(n_features, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, n_classes),
+    )

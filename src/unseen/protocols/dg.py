@@ -1,0 +1,167 @@
+"""``dg-lodo-v1``: leave-domains-out training with checkpoints for DomainBed's model selection.
+
+Gulrajani & Lopez-Paz, *In Search of Lost Domain Generalization* (ICLR 2021). The rule, fixed
+for this protocol version:
+
+1. Each domain is divided into ``in`` and ``out`` parts (``holdout_fraction`` = 0.2 out) drawn
+   from the trial seed only (:meth:`~unseen.data.domains.DomainDataset.in_out_split`).
+2. The algorithm trains on the ``in`` parts of the training domains (every domain not in
+   ``test_envs``), one minibatch per training domain per step, sampled with replacement from a
+   generator seeded by the run's seed.
+3. Every ``checkpoint_freq`` steps and at the last step, the accuracy of every domain's ``in``
+   and ``out`` parts is recorded. Test domains are only ever evaluated, never trained on, and
+   nothing from them reaches the algorithm.
+4. Model selection happens afterwards, over records, in :mod:`unseen.protocols.dg_selection`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from unseen import __version__
+from unseen.data.domains import DomainDataset
+from unseen.errors import SpecError
+from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, timestamp
+from unseen.methods.registry import DG
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class DGProtocol:
+    """Train with ``test_envs`` held out; record per-domain in/out accuracy at every checkpoint."""
+
+    test_envs: tuple[int, ...]
+    steps: int = 5000
+    checkpoint_freq: int = 100
+    holdout_fraction: float = 0.2
+    trial_seed: int = 0
+    seed: int = 0
+
+    name = "dg-lodo-v1"
+
+    def check(self, dataset: DomainDataset) -> None:
+        bad = [e for e in self.test_envs if not 0 <= e < dataset.n_domains]
+        if bad or not self.test_envs:
+            raise SpecError(
+                f"test env(s) {list(self.test_envs) or '[]'} invalid for {dataset.name}: give one or more of "
+                + ", ".join(f"{k} ({d})" for k, d in enumerate(dataset.domain_names))
+                + "."
+            )
+        if len(set(self.test_envs)) >= dataset.n_domains:
+            raise SpecError(f"{dataset.name}: at least one domain must remain for training.")
+        if self.steps < 1 or self.checkpoint_freq < 1:
+            raise SpecError("steps and checkpoint_freq must be >= 1.")
+
+    def spec(self, dataset: DomainDataset, algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """The identity of a run: what determines its numbers."""
+        return {
+            "task": "dg",
+            "protocol": self.name,
+            "data_hash": dataset.hash,
+            "method": algorithm,
+            "hparams": dict(hparams),
+            "test_envs": sorted(self.test_envs),
+            "steps": self.steps,
+            "checkpoint_freq": self.checkpoint_freq,
+            "holdout_fraction": self.holdout_fraction,
+            "trial_seed": self.trial_seed,
+            "seed": self.seed,
+        }
+
+    def run(
+        self,
+        dataset: DomainDataset,
+        algorithm: str,
+        hparams: Mapping[str, Any] | None = None,
+        device: str | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Train ``algorithm`` and return the run record with every checkpoint's accuracies."""
+        self.check(dataset)
+        cls = DG[algorithm]
+        hparams = dict(hparams or {})
+        t0 = time.perf_counter()
+        splits = dataset.in_out_split(self.trial_seed, self.holdout_fraction)
+        train_envs = [k for k in range(dataset.n_domains) if k not in self.test_envs]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)  # dropout and any other global draws inside updates
+            model = cls(dataset.input_shape, dataset.n_classes, len(train_envs), hparams, self.seed, device)
+            inputs = torch.from_numpy(dataset.inputs.copy()).to(model.device)
+            labels = torch.from_numpy(dataset.labels.copy()).to(model.device)
+            batches = torch.Generator().manual_seed(self.seed)
+            train_idx = [torch.as_tensor(splits[k][0]) for k in train_envs]
+            batch_size = model.hp["batch_size"]
+            checkpoints, losses = [], {}
+            for step in range(1, self.steps + 1):
+                minibatches = []
+                for idx in train_idx:
+                    rows = idx[torch.randint(len(idx), (batch_size,), generator=batches)].to(model.device)
+                    minibatches.append((inputs[rows], labels[rows]))
+                model.train()
+                for key, value in model.update(minibatches).items():
+                    losses.setdefault(key, []).append(value)
+                if step % self.checkpoint_freq == 0 or step == self.steps:
+                    checkpoints.append(
+                        {
+                            "step": step,
+                            **{k: float(np.mean(v)) for k, v in losses.items()},
+                            **self._accuracies(model, inputs, labels, splits, dataset),
+                        }
+                    )
+                    losses = {}
+                    if progress:
+                        progress(step, self.steps, f"{algorithm} step {step}/{self.steps}")
+        spec = self.spec(dataset, algorithm, hparams)
+        return {
+            "schema": RECORD_SCHEMA,
+            "run_id": run_id(spec),
+            "task": "dg",
+            "protocol": self.name,
+            "data": {
+                "spec": dataset.source,
+                "name": dataset.name,
+                "hash": dataset.hash,
+                "domains": list(dataset.domain_names),
+                "in_out_sizes": [[len(i), len(o)] for i, o in splits],
+            },
+            "method": algorithm,
+            "paper": cls.paper,
+            "hparams": model.hp,
+            "hparams_fixed": hparams,
+            "test_envs": sorted(self.test_envs),
+            "train_envs": train_envs,
+            "steps": self.steps,
+            "checkpoint_freq": self.checkpoint_freq,
+            "holdout_fraction": self.holdout_fraction,
+            "trial_seed": self.trial_seed,
+            "seed": self.seed,
+            "checkpoints": checkpoints,
+            "timing": {
+                "total_s": time.perf_counter() - t0,
+                "steps_per_s": self.steps / (time.perf_counter() - t0),
+            },
+            "versions": package_versions(),
+            "unseen_version": __version__,
+            "created": timestamp(),
+        }
+
+    @staticmethod
+    @torch.no_grad()
+    def _accuracies(model, inputs, labels, splits, dataset, chunk: int = 1024) -> dict[str, float]:
+        model.eval()
+        out = {}
+        for k, (idx_in, idx_out) in enumerate(splits):
+            for part, idx in (("in", idx_in), ("out", idx_out)):
+                rows = torch.as_tensor(idx, device=inputs.device)
+                correct = sum(
+                    int((model.predict(inputs[r]).argmax(1) == labels[r]).sum()) for r in rows.split(chunk)
+                )
+                out[f"env{k}_{part}_acc"] = correct / max(len(idx), 1)
+        return out
