@@ -182,6 +182,7 @@ def _normalization(spec: DataSpec) -> Callable[[np.ndarray], np.ndarray]:
 )
 def load_mat_domains(spec: DataSpec) -> DomainDataset:
     spec.check_options({"normalize"})
+    normalize = _normalization(spec)
     folder = Path(spec.target)
     if not folder.is_dir():
         raise DataFileNotFound(f"data spec '{spec.text}': folder {folder} does not exist.")
@@ -217,7 +218,7 @@ def load_mat_domains(spec: DataSpec) -> DomainDataset:
     classes = np.unique(y)
     return DomainDataset(
         name=folder.name,
-        inputs=_normalization(spec)(np.vstack(features)).astype(np.float32),
+        inputs=normalize(np.vstack(features)).astype(np.float32),
         labels=np.searchsorted(classes, y),
         domains=np.concatenate(domains),
         class_names=tuple(str(c) for c in classes),
