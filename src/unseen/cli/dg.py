@@ -8,6 +8,7 @@ from rich.table import Table
 from unseen.cli.app import console, main, parse_hparams, progress_bar
 from unseen.data.domains import load_domains
 from unseen.experiments.io import write_json
+from unseen.methods.dg.checkpoint import save_model as save
 from unseen.protocols.dg import DGProtocol
 from unseen.protocols.dg_selection import SELECTIONS
 
@@ -32,12 +33,22 @@ def _envs(text: str) -> tuple[int, ...]:
 @click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Write the run record (JSON) here."
 )
-def dg_cmd(data, algorithm, test_env, steps, checkpoint_freq, seed, trial_seed, hparams, device, out) -> None:
+@click.option(
+    "--save-model",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save the trained model (for `unseen tta`).",
+)
+def dg_cmd(
+    data, algorithm, test_env, steps, checkpoint_freq, seed, trial_seed, hparams, device, out, save_model
+) -> None:
     """Train ALGORITHM with the test domain(s) held out; print per-domain accuracies."""
     dataset = load_domains(data)
     protocol = DGProtocol(_envs(test_env), steps, checkpoint_freq, trial_seed=trial_seed, seed=seed)
     with progress_bar(f"{algorithm} on {dataset.name}") as update:
-        record = protocol.run(dataset, algorithm, parse_hparams(hparams), device=device, progress=update)
+        model, record = protocol.train(
+            dataset, algorithm, parse_hparams(hparams), device=device, progress=update
+        )
     last = record["checkpoints"][-1]
     table = Table(
         title=f"{record['protocol']}: {algorithm} on {dataset.name}, step {last['step']}",
@@ -61,3 +72,6 @@ def dg_cmd(data, algorithm, test_env, steps, checkpoint_freq, seed, trial_seed, 
     if out:
         write_json(out, record)
         console.print(f"record written to {out}")
+    if save_model:
+        save(save_model, model, record, dataset.class_names, dataset.domain_names)
+        console.print(f"model written to {save_model}")

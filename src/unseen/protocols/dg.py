@@ -28,6 +28,7 @@ from unseen import __version__
 from unseen.data.domains import DomainDataset
 from unseen.errors import SpecError
 from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, timestamp
+from unseen.methods.dg.base import Algorithm
 from unseen.methods.registry import DG
 
 Progress = Callable[[int, int, str], None]
@@ -84,6 +85,17 @@ class DGProtocol:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Train ``algorithm`` and return the run record with every checkpoint's accuracies."""
+        return self.train(dataset, algorithm, hparams, device, progress)[1]
+
+    def train(
+        self,
+        dataset: DomainDataset,
+        algorithm: str,
+        hparams: Mapping[str, Any] | None = None,
+        device: str | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[Algorithm, dict[str, Any]]:
+        """Train ``algorithm``; return the trained model (last step) and the run record."""
         self.check(dataset)
         cls = DG[algorithm]
         hparams = dict(hparams or {})
@@ -119,7 +131,7 @@ class DGProtocol:
                     if progress:
                         progress(step, self.steps, f"{algorithm} step {step}/{self.steps}")
         spec = self.spec(dataset, algorithm, hparams)
-        return {
+        return model, {
             "schema": RECORD_SCHEMA,
             "run_id": run_id(spec),
             "task": "dg",

@@ -79,7 +79,11 @@ class IRM(_AnnealedPenalty):
         penalty = penalty / len(minibatches)
         self._step(nll + weight * penalty)
         self.update_count += 1
-        return {"loss": (nll + weight * penalty).item(), "nll": nll.item(), "penalty": float(penalty.detach())}
+        return {
+            "loss": (nll + weight * penalty).item(),
+            "nll": nll.item(),
+            "penalty": float(penalty.detach()),
+        }
 
 
 @DG.register("vrex")

@@ -1,0 +1,74 @@
+"""`unseen dg --save-model` then `unseen tta` on the held-out domain."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from unseen.cli import main
+
+
+def test_train_save_and_adapt(tmp_path):
+    runner = CliRunner()
+    model = tmp_path / "m.pt"
+    trained = runner.invoke(
+        main,
+        [
+            "dg",
+            "--data",
+            "builtin:colored-digits",
+            "--algorithm",
+            "erm",
+            "--test-env",
+            "2",
+            "--steps",
+            "5",
+            "--checkpoint-freq",
+            "5",
+            "--hparams",
+            '{"batch_size": 16}',
+            "--save-model",
+            str(model),
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    out = tmp_path / "tta.json"
+    adapted = runner.invoke(
+        main,
+        [
+            "tta",
+            "--model",
+            str(model),
+            "--data",
+            "builtin:colored-digits",
+            "--method",
+            "t3a",
+            "--out",
+            str(out),
+        ],
+    )
+    assert adapted.exit_code == 0, adapted.output
+    record = json.loads(out.read_text())
+    assert record["stream"]["domains"] == ["flip0.9"]  # the model's held-out domain by default
+    m = record["metrics"]
+    assert m["gain"]["flip0.9"] == m["accuracy"]["flip0.9"] - m["source_accuracy"]["flip0.9"]
+    no_bn = runner.invoke(
+        main, ["tta", "--model", str(model), "--data", "builtin:colored-digits", "--method", "tent"]
+    )
+    assert no_bn.exit_code == 2 and "no BatchNorm" in no_bn.output
+
+
+def test_a_missing_or_damaged_model_file_is_a_clear_error(tmp_path):
+    runner = CliRunner()
+    missing = runner.invoke(
+        main,
+        ["tta", "--model", str(tmp_path / "x.pt"), "--data", "builtin:colored-digits", "--method", "t3a"],
+    )
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    damaged = tmp_path / "bad.pt"
+    damaged.write_bytes(b"not a model")
+    result = runner.invoke(
+        main, ["tta", "--model", str(damaged), "--data", "builtin:colored-digits", "--method", "t3a"]
+    )
+    assert result.exit_code == 2 and "not an unseen DG model file" in result.output
