@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from unseen import __version__
 from unseen.experiments.record import timestamp
-from unseen.report.plots import seen_unseen_png
+from unseen.report.plots import domain_bars_png, seen_unseen_png
 from unseen.report.results import ResultTable
 
 STYLE = """
@@ -67,8 +68,37 @@ def _gzsl_curves(records: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _dg_bars(tables: Sequence[ResultTable]) -> list[str]:
+    """Per-domain accuracy bars of each DG table (its selected test accuracies)."""
+    out = []
+    for t in tables:
+        if t.task != "dg":
+            continue
+        series = {}
+        for method in t.rows:
+            bars = []
+            for column in t.columns:
+                cell = t.cells.get((method, column))
+                values = cell.values if cell is not None and cell.complete else []
+                mean = float(sum(values) / len(values)) if values else math.nan
+                se = float(_standard_error(values)) if len(values) > 1 else 0.0
+                bars.append((mean, se))
+            series[method] = bars
+        png = domain_bars_png(t.protocol, t.columns, series)
+        out.append(f"<h3>{html.escape(t.protocol)}</h3>" + _png_tag(png, f"per-domain accuracy {t.protocol}"))
+    return out
+
+
+def _standard_error(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
+
+
 def _metric_text(row: dict[str, Any]) -> str:
     rec = row.get("record") or {}
+    if rec.get("checkpoints"):
+        last = rec["checkpoints"][-1]
+        return ", ".join(f"env{e} {100 * last[f'env{e}_in_acc']:.1f}" for e in rec["test_envs"]) + " (last step)"
     metrics = rec.get("metrics") or {}
     shown = {k: v for k, v in metrics.items() if isinstance(v, int | float) and k != "AUSUC"}
     return ", ".join(f"{k} {v:.1f}" for k, v in shown.items())
@@ -136,6 +166,14 @@ def report_html(rows: Sequence[dict[str, Any]], tables: Sequence[ResultTable], t
             "<p>Calibrated stacking swept over the calibration constant (Chao et al., ECCV 2016); "
             "the legend gives each curve's AUSUC. Solid: plain runs; dashed: calibrated runs.</p>",
             *_gzsl_curves(gzsl),
+        ]
+    bars = _dg_bars(tables)
+    if bars:
+        parts += [
+            "<h2>Per-domain accuracy</h2>",
+            "<p>Each held-out domain's accuracy after model selection (the selection named in the "
+            "table caption), mean over trial seeds with standard-error whiskers.</p>",
+            *bars,
         ]
     parts += ["<h2>Runs</h2>", _runs_html(rows), "</body></html>"]
     return "\n".join(parts)

@@ -50,3 +50,36 @@ def seen_unseen_png(records: Sequence[dict[str, Any]]) -> bytes:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def domain_bars_png(
+    title: str, domains: Sequence[str], series: dict[str, Sequence[tuple[float, float]]]
+) -> bytes:
+    """Grouped bars: one group per domain, one bar per algorithm, with standard-error whiskers.
+
+    ``series`` maps an algorithm to one ``(mean, standard error)`` per domain (NaN: missing).
+    """
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(domains) + 2), 4.2), dpi=110)
+    width = 0.8 / max(len(series), 1)
+    for i, (name, values) in enumerate(sorted(series.items())):
+        xs = [d + (i - (len(series) - 1) / 2) * width for d in range(len(domains))]
+        ax.bar(
+            xs,
+            [m for m, _ in values],
+            width,
+            yerr=[s for _, s in values],
+            capsize=2,
+            label=name,
+            color=f"C{i % 10}",
+        )
+    ax.set_xticks(range(len(domains)), domains)
+    ax.set_ylabel("test-domain accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncols=min(len(series), 4))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buf = BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
