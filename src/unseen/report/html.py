@@ -98,7 +98,8 @@ def _metric_text(row: dict[str, Any]) -> str:
     rec = row.get("record") or {}
     if rec.get("checkpoints"):
         last = rec["checkpoints"][-1]
-        return ", ".join(f"env{e} {100 * last[f'env{e}_in_acc']:.1f}" for e in rec["test_envs"]) + " (last step)"
+        accs = ", ".join(f"env{e} {100 * last[f'env{e}_in_acc']:.1f}" for e in rec["test_envs"])
+        return accs + " (last step)"
     metrics = rec.get("metrics") or {}
     shown = {k: v for k, v in metrics.items() if isinstance(v, int | float) and k != "AUSUC"}
     return ", ".join(f"{k} {v:.1f}" for k, v in shown.items())
