@@ -62,12 +62,18 @@ class SerialExecutor(Executor):
             yield execute(item)
 
 
+_THREAD_LIMITS: list[Any] = []
+
+
 def _init_worker() -> None:
-    # Each worker is one of ``jobs`` processes: one math thread each avoids oversubscription.
+    # Each worker is one of ``jobs`` processes: one math thread each (torch and the BLAS behind
+    # numpy) avoids oversubscribing the cores, which makes spinning BLAS threads several times
+    # slower than one thread.
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _THREAD_LIMITS.append(threadpool_limits(1))
 
 
 class PoolExecutor(Executor):

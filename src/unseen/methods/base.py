@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,6 +10,8 @@ import numpy as np
 from unseen.data.model import TrainSet
 from unseen.errors import NotFittedError
 from unseen.methods.registry import HParam, resolve_hparams
+
+Monitor = Callable[[dict[str, int], "GZSLMethod"], None]
 
 
 class GZSLMethod:
@@ -24,17 +27,35 @@ class GZSLMethod:
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     hparams: ClassVar[tuple[HParam, ...]] = ()
+    selected_on_validation: ClassVar[tuple[str, ...]] = ()
+    """Integer hyperparameters (training lengths) that protocols choose from a validation curve."""
 
     def __init__(self, seed: int = 0, device: str | None = None, **hparams: Any) -> None:
         self.seed = int(seed)
         self.device = device
         self.params = resolve_hparams(self.hparams, hparams, owner=f"method '{self.name}'")
         self._n_classes: int | None = None
+        self._monitor: Monitor | None = None
 
-    def fit(self, train: TrainSet) -> GZSLMethod:
+    def fit(self, train: TrainSet, monitor: Monitor | None = None) -> GZSLMethod:
+        """Fit on ``train``. ``monitor(values, method)`` is called at every :meth:`checkpoint`."""
         self._n_classes = train.n_classes
-        self._fit(train)
+        self._monitor = monitor
+        try:
+            self._fit(train)
+        finally:
+            self._monitor = None
         return self
+
+    def checkpoint(self, **values: int) -> None:
+        """Offer the current state as a candidate model, reached after ``values`` (e.g. epochs).
+
+        Methods with ``selected_on_validation`` call this during ``_fit`` whenever ``scores``
+        reflect a model that training for exactly ``values`` would produce. Without a monitor
+        (a final refit) it does nothing.
+        """
+        if self._monitor is not None:
+            self._monitor(dict(values), self)
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         if self._n_classes is None:

@@ -95,10 +95,12 @@ class FitCache:
 
     Calibration changes how candidates are scored, not how they are fitted, so both runs can
     reuse each other's fits. Keyed by method, hyperparameters, seed, device and the task's hash.
+    A fit on a validation task of a method with ``selected_on_validation`` also records its
+    validation curve: every checkpoint's metrics, plain and at the best calibration constant.
     """
 
     def __init__(self) -> None:
-        self._fits: dict[tuple, GZSLMethod] = {}
+        self._fits: dict[tuple, tuple[GZSLMethod, list[dict[str, Any]] | None]] = {}
         self.reused = 0
 
     def fit(
@@ -108,12 +110,26 @@ class FitCache:
         seed: int,
         device: str | None,
         task: ZSLDataset,
-    ) -> GZSLMethod:
+        monitor_on: ZSLDataset | None = None,
+    ) -> tuple[GZSLMethod, list[dict[str, Any]] | None]:
+        """The fitted method and, when ``monitor_on`` is given, its curve on that task."""
         key = (cls.name, json.dumps(params, sort_keys=True, default=str), seed, device, task.hash)
         if key in self._fits:
             self.reused += 1
-        else:
-            self._fits[key] = cls(seed=seed, device=device, **params).fit(task.train_set())
+            return self._fits[key]
+        curve: list[dict[str, Any]] | None = None
+        monitor = None
+        if monitor_on is not None and cls.selected_on_validation:
+            curve = []
+
+            def monitor(values: dict[str, int], method: GZSLMethod) -> None:
+                ev = evaluate(method, monitor_on, "best")
+                curve.append(
+                    {"values": values, "plain": ev.uncalibrated, "calibrated": ev.metrics, "gamma": ev.gamma}
+                )
+
+        method = cls(seed=seed, device=device, **params).fit(task.train_set(), monitor=monitor)
+        self._fits[key] = (method, curve)
         return self._fits[key]
 
     def __len__(self) -> int:
@@ -166,16 +182,19 @@ class GZSLProtocol:
         total = len(grid) + 1
         trials = []
         for i, params in enumerate(grid):
-            fitted = cache.fit(cls, params, self.seed, device, val_task)
-            ev = evaluate(fitted, val_task, "best" if self.calibrate else None)
-            trials.append({"hparams": params, "val": ev.metrics, "gamma": ev.gamma})
+            fitted, curve = cache.fit(cls, params, self.seed, device, val_task, monitor_on=val_task)
+            if curve is None:
+                ev = evaluate(fitted, val_task, "best" if self.calibrate else None)
+                trials.append({"hparams": params, "val": ev.metrics, "gamma": ev.gamma})
+            else:
+                trials.append(self._trial_from_curve(params, curve, method))
             if progress:
                 progress(i + 1, total, f"{method} validation {i + 1}/{len(grid)}")
         best = max(range(len(trials)), key=lambda i: trials[i]["val"][self.selection_metric])
         chosen, gamma = trials[best]["hparams"], trials[best]["gamma"]
         t1 = time.perf_counter()
 
-        final = cache.fit(cls, chosen, self.seed, device, dataset)
+        final, _ = cache.fit(cls, chosen, self.seed, device, dataset)
         t2 = time.perf_counter()
         test = evaluate(final, dataset, gamma)
         if progress:
@@ -198,6 +217,21 @@ class GZSLProtocol:
                 "fits_reused": cache.reused - reused_before,
             },
         )
+
+    def _trial_from_curve(
+        self, params: dict[str, Any], curve: list[dict[str, Any]], method: str
+    ) -> dict[str, Any]:
+        """A monitored fit's trial: its best checkpoint fixes the training lengths."""
+        if not curve:
+            raise RuntimeError(f"method '{method}' declares selected_on_validation but never checkpointed")
+        variant = "calibrated" if self.calibrate else "plain"
+        best = max(curve, key=lambda c: c[variant][self.selection_metric])  # first maximum
+        return {
+            "hparams": {**params, **best["values"]},
+            "val": best[variant],
+            "gamma": best["gamma"] if self.calibrate else None,
+            "curve": [{**c["values"], **{m: c[variant][m] for m in ("S", "U", "H")}} for c in curve],
+        }
 
     def spec(self, dataset: ZSLDataset, method: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
         """The identity of a run: what determines its numbers."""
