@@ -12,7 +12,9 @@ from rich.table import Table
 from unseen.cli.app import console, main, parse_hparams, progress_bar
 from unseen.data import load_dataset
 from unseen.data.model import ZSLDataset
+from unseen.errors import HyperparameterError
 from unseen.experiments.io import atomic_write_text, write_json
+from unseen.methods import GZSL
 from unseen.protocols.gzsl import FitCache, GZSLProtocol
 from unseen.report.plots import seen_unseen_plot
 from unseen.report.tables import METRIC_COLUMNS, gzsl_markdown, gzsl_rows
@@ -62,10 +64,23 @@ def run_gzsl(
 @click.option(
     "--out", "out", type=click.Path(dir_okay=False), default=None, help="Write the run record (JSON) here."
 )
-def gzsl_cmd(data, method, calibrate, seed, hparams, search, device, out) -> None:
+@click.option("--fast", is_flag=True, help="The method's small smoke-run configuration (recorded).")
+@click.option(
+    "--epochs", type=int, default=None, help="Training-epoch budget (methods with an 'epochs' setting)."
+)
+def gzsl_cmd(data, method, calibrate, seed, hparams, search, device, out, fast, epochs) -> None:
     """Run one GZSL method under protocol gzsl-ps-v1 and print S, U, H, ZSL and AUSUC."""
+    cls = GZSL[method]
+    fixed = {**(cls.fast_hparams if fast else {}), **parse_hparams(hparams)}
+    if epochs is not None:
+        if "epochs" not in {h.name for h in cls.hparams}:
+            raise HyperparameterError(f"method '{method}' has no epoch budget; drop --epochs.")
+        if epochs < 1:
+            raise HyperparameterError(f"--epochs must be a positive integer, got {epochs}.")
+        fixed["epochs"] = epochs
     dataset = load_dataset(data)
-    record = run_gzsl(dataset, method, calibrate, seed, parse_hparams(hparams), search, device)
+    record = run_gzsl(dataset, method, calibrate, seed, fixed, search, device)
+    record["preset"] = "fast" if fast else None
     console.print(_metrics_table([record], f"{record['protocol']} on {record['data']['name']}"))
     if out:
         write_json(out, record)

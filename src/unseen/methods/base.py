@@ -29,6 +29,22 @@ class GZSLMethod:
     hparams: ClassVar[tuple[HParam, ...]] = ()
     selected_on_validation: ClassVar[tuple[str, ...]] = ()
     """Integer hyperparameters (training lengths) that protocols choose from a validation curve."""
+    dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Per-benchmark settings from the paper, keyed by xlsa17 name (AWA1, AWA2, CUB, SUN, FLO, APY)."""
+    fast_hparams: ClassVar[dict[str, Any]] = {}
+    """A small configuration for smoke runs (``unseen gzsl --fast``)."""
+
+    @classmethod
+    def defaults_for(cls, dataset_name: str) -> dict[str, Any]:
+        """The paper's settings for the benchmark ``dataset_name`` names, if it names one.
+
+        ``"CUB"`` (an xlsa17 folder), ``"synthetic:CUB"`` and ``"synthetic:CUB/att_splits.mat"``
+        (synthetic data shaped like an xlsa17 file) all name CUB: the last path component,
+        upper-cased, that is a key of ``dataset_defaults``.
+        """
+        parts = dataset_name.split(":")[-1].split("/")
+        key = next((p.upper() for p in reversed(parts) if p.upper() in cls.dataset_defaults), None)
+        return dict(cls.dataset_defaults[key]) if key else {}
 
     def __init__(self, seed: int = 0, device: str | None = None, **hparams: Any) -> None:
         self.seed = int(seed)
@@ -46,6 +62,11 @@ class GZSLMethod:
         finally:
             self._monitor = None
         return self
+
+    @property
+    def monitored(self) -> bool:
+        """Whether the current fit is watched by a protocol (so checkpoints are worth taking)."""
+        return self._monitor is not None
 
     def checkpoint(self, **values: int) -> None:
         """Offer the current state as a candidate model, reached after ``values`` (e.g. epochs).

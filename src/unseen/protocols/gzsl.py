@@ -176,9 +176,10 @@ class GZSLProtocol:
         cache = cache if cache is not None else FitCache()
         reused_before = cache.reused
         fixed = dict(hparams or {})
+        benchmark = cls.defaults_for(dataset.name)
         t0 = time.perf_counter()
         val_task = dataset.validation_task(self.seed, self.pseudo_unseen_fraction, self.seen_holdout_fraction)
-        grid = candidates(cls.hparams, fixed, self.search, self.seed, f"method '{method}'")
+        grid = candidates(cls.hparams, {**benchmark, **fixed}, self.search, self.seed, f"method '{method}'")
         total = len(grid) + 1
         trials = []
         for i, params in enumerate(grid):
@@ -267,6 +268,7 @@ class GZSLProtocol:
             "paper": GZSL[method].paper,
             "hparams": chosen,
             "hparams_fixed": dict(fixed),
+            "hparams_dataset_defaults": GZSL[method].defaults_for(dataset.name),
             "calibrate": self.calibrate,
             "gamma": gamma,
             "seed": self.seed,

@@ -1,3 +1,3 @@
 """GZSL methods on embeddings; importing a module registers its method in ``GZSL``."""
 
-from unseen.methods.gzsl import ale, dap, devise, eszsl, latem, sae, sje  # noqa: F401
+from unseen.methods.gzsl import ale, dap, devise, eszsl, f_clswgan, f_vaegan, latem, sae, sje  # noqa: F401

@@ -1,0 +1,113 @@
+"""Training-loop toolkit: seeded streams, on-device minibatches, gradient penalty, batched synthesis.
+
+All random numbers come from explicit CPU generators (same seed, same draws on any device) and
+are drawn a whole epoch at a time, then moved to the device in one transfer; minibatches are
+index rows into tensors that already live on the device.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from unseen.methods.gzsl.torch_setup import cpu_generator
+
+FEATURE_SCALINGS = ("minmax", "none")
+"""Feature conventions: ``minmax`` is the official codes' ``--preprocessing`` (scikit-learn's
+``MinMaxScaler`` fitted on the training features); ``none`` uses features as given."""
+
+
+def stream(seed: int, name: str) -> torch.Generator:
+    """An independent CPU generator for the random stream ``name`` of a method seeded ``seed``.
+
+    Separate streams keep, e.g., the generator's training draws identical whether or not
+    validation checkpoints train classifiers in between.
+    """
+    return cpu_generator(int(seed) * 1_000_003 + zlib.crc32(name.encode()))
+
+
+def gaussian(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Standard normal draws of ``shape`` from ``generator``, on ``device``."""
+    return torch.randn(shape, generator=generator).to(device)
+
+
+@dataclass
+class BatchSampler:
+    """Minibatch index rows for ``n`` samples: consecutive seeded permutations, cut into batches.
+
+    Every sample appears once per permutation and no batch repeats a sample unless ``batch > n``.
+    """
+
+    n: int
+    batch: int
+    generator: torch.Generator
+    device: torch.device
+
+    def draw(self, n_batches: int) -> torch.Tensor:
+        """``(n_batches, batch)`` sample indices on the device."""
+        need = n_batches * self.batch
+        perms = [torch.randperm(self.n, generator=self.generator) for _ in range(-(-need // self.n))]
+        return torch.cat(perms)[:need].view(n_batches, self.batch).to(self.device)
+
+    def epoch(self) -> torch.Tensor:
+        """One pass: ``ceil(n / batch)`` batches, the last one filled from the next permutation."""
+        return self.draw(-(-self.n // self.batch))
+
+
+class MinMaxScaler:
+    """Per-dimension ``(x - min) / (max - min)`` with the training set's min and max (constant
+    dimensions are shifted, not scaled); test features may fall outside [0, 1]."""
+
+    def __init__(self, X: np.ndarray, kind: str = "minmax"):
+        if kind not in FEATURE_SCALINGS:
+            raise ValueError(f"feature_scaling must be one of {FEATURE_SCALINGS}, got {kind!r}")
+        X = np.asarray(X, dtype=np.float32)
+        self.kind = kind
+        self.low = X.min(axis=0) if kind == "minmax" else np.zeros(X.shape[1], np.float32)
+        span = X.max(axis=0) - self.low if kind == "minmax" else np.ones(X.shape[1], np.float32)
+        self.span = np.where(span > 0, span, 1.0).astype(np.float32)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return ((np.asarray(X, dtype=np.float32) - self.low) / self.span).astype(np.float32)
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    att: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): ``E[(||grad_x D(x_hat, a)||_2 - 1)^2]`` on random interpolates."""
+    alpha = torch.rand((len(real), 1), generator=generator).to(real.device)
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat, att).sum(), x_hat, create_graph=True)
+    return ((grad.norm(2, dim=1) - 1) ** 2).mean()
+
+
+@torch.no_grad()
+def synthesize(
+    generate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    semantics: torch.Tensor,
+    class_ids: np.ndarray,
+    per_class: int,
+    noise_dim: int,
+    generator: torch.Generator,
+    chunk: int = 16384,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_class`` features for each class in ``class_ids``: ``generate(z, a)`` in large chunks.
+
+    ``semantics`` ``(n_classes, k)`` on the device, indexed by global class id. Returns the
+    features and their global labels, both on the device.
+    """
+    device = semantics.device
+    labels = torch.as_tensor(np.repeat(np.asarray(class_ids, dtype=np.int64), per_class), device=device)
+    noise = gaussian((len(labels), noise_dim), generator, device)
+    parts = [
+        generate(noise[i : i + chunk], semantics[labels[i : i + chunk]]) for i in range(0, len(labels), chunk)
+    ]
+    return torch.cat(parts), labels

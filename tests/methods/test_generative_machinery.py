@@ -1,0 +1,117 @@
+"""The shared machinery of the feature-generating methods: sampling, scaling, penalty, synthesis."""
+
+import numpy as np
+import pytest
+import torch
+
+from unseen.data.synthetic import synthetic_dataset
+from unseen.errors import HyperparameterError
+from unseen.methods import GZSL
+from unseen.methods.gzsl.generative import (
+    BatchSampler,
+    ConditionalGenerator,
+    MinMaxScaler,
+    gradient_penalty,
+    init_weights,
+    stream,
+    synthesize,
+    train_softmax,
+)
+
+CPU = torch.device("cpu")
+
+
+def test_batch_sampler_visits_every_sample_once_per_permutation_and_is_seeded():
+    rows = BatchSampler(10, 4, stream(0, "s"), CPU).draw(5)  # 20 indices = two permutations
+    assert rows.shape == (5, 4)
+    flat = rows.flatten().tolist()
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:]) == list(range(10))
+    again = BatchSampler(10, 4, stream(0, "s"), CPU).draw(5)
+    assert torch.equal(rows, again)
+    assert not torch.equal(rows, BatchSampler(10, 4, stream(1, "s"), CPU).draw(5))
+    assert BatchSampler(10, 4, stream(0, "s"), CPU).epoch().shape == (3, 4)
+
+
+def test_named_streams_are_independent_and_reproducible():
+    a1, b = torch.rand(3, generator=stream(0, "a")), torch.rand(3, generator=stream(0, "b"))
+    assert torch.equal(a1, torch.rand(3, generator=stream(0, "a")))
+    assert not torch.equal(a1, b)
+
+
+def test_minmax_scaler_uses_training_range_and_leaves_constant_dims_unscaled():
+    X = np.array([[0.0, 2.0, 5.0], [4.0, 6.0, 5.0]])
+    scale = MinMaxScaler(X)
+    np.testing.assert_allclose(scale(X), [[0, 0, 0], [1, 1, 0]])
+    np.testing.assert_allclose(scale(np.array([[2.0, 10.0, 6.0]])), [[0.5, 2.0, 1.0]])
+    np.testing.assert_allclose(MinMaxScaler(X, "none")(X), X)
+    with pytest.raises(ValueError, match="feature_scaling"):
+        MinMaxScaler(X, "zscore")
+
+
+def test_gradient_penalty_of_a_linear_critic_is_hand_computable():
+    w = torch.tensor([[3.0], [4.0]])  # ||grad|| = 5 everywhere -> penalty (5 - 1)^2 = 16
+
+    def critic(x, a):
+        return x @ w + a.sum(dim=1, keepdim=True)
+
+    real, fake, att = torch.randn(6, 2), torch.randn(6, 2), torch.randn(6, 3)
+    assert gradient_penalty(critic, real, fake, att, stream(0, "gp")).item() == pytest.approx(16.0)
+
+
+def test_init_weights_is_seeded_with_zero_biases():
+    g1 = init_weights(ConditionalGenerator(3, 2, 8, 5), stream(0, "init"))
+    g2 = init_weights(ConditionalGenerator(3, 2, 8, 5), stream(0, "init"))
+    for p1, p2 in zip(g1.parameters(), g2.parameters(), strict=True):
+        assert torch.equal(p1, p2)
+    assert torch.count_nonzero(g1.out[0].bias) == 0
+    assert 0.01 < g1.hidden[0].weight.std().item() < 0.04
+
+
+def test_synthesize_labels_and_chunking():
+    S = torch.eye(4)
+    gen = ConditionalGenerator(2, 4, 8, 3, "sigmoid")
+
+    def run(chunk):
+        return synthesize(gen, S, np.array([1, 3]), 5, 2, stream(0, "syn"), chunk=chunk)
+
+    X, y = run(16384)
+    assert X.shape == (10, 3) and y.tolist() == [1] * 5 + [3] * 5
+    X_small, _ = run(3)
+    torch.testing.assert_close(X, X_small)
+
+
+def test_softmax_classifier_learns_separable_data_and_reports_every_epoch():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    X = torch.as_tensor(np.eye(3)[y] * 3 + rng.normal(0, 0.3, (300, 3)), dtype=torch.float32)
+    seen = []
+    clf = train_softmax(
+        X, torch.as_tensor(y), 3, 5, stream(0, "c"), lr=1e-2, on_epoch=lambda e, c: seen.append(e)
+    )
+    assert seen == [1, 2, 3, 4, 5]
+    assert (clf(X).argmax(1).numpy() == y).mean() > 0.95
+
+
+def test_dataset_defaults_are_keyed_by_xlsa17_name():
+    cls = GZSL["f-clswgan"]
+    assert cls.defaults_for("CUB") == cls.defaults_for("synthetic:CUB") == cls.dataset_defaults["CUB"]
+    assert cls.defaults_for("synthetic:CUB/att_splits.mat") == cls.dataset_defaults["CUB"]
+    assert cls.defaults_for("FLO")["cls_weight"] == 0.1
+    assert cls.defaults_for("mnist-zsl") == {}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("method", ["f-clswgan", "f-vaegan", "tf-vaegan"])
+def test_cuda_fit_and_score(method):
+    data = synthetic_dataset("AWA2", seed=0, dim=16, scale=0.02)
+    cls = GZSL[method]
+    m = cls(device="cuda", **{**cls.fast_hparams, "epochs": 2}).fit(data.train_set())
+    scores = m.scores(data.split_features("test_unseen"))
+    assert scores.shape == (len(scores), data.classes.n_classes) and np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("name", ["epochs", "cls_epochs", "syn_per_class"])
+def test_non_positive_lengths_are_rejected_with_a_clear_error(name):
+    data = synthetic_dataset("AWA2", seed=0, dim=8, scale=0.02)
+    with pytest.raises(HyperparameterError, match=name):
+        GZSL["f-clswgan"](**{name: 0}).fit(data.train_set())
