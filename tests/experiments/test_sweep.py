@@ -164,12 +164,22 @@ def test_ray_executor_on_a_local_instance_gives_the_serial_numbers(tmp_path):
         assert metrics_by_id(a) == metrics_by_id(b)
 
 
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; reaping it is its new parent's business
+
+
 def test_kill_9_of_the_driver_loses_and_duplicates_nothing(tmp_path):
     sweep_file = write_sweep(tmp_path, seeds=tuple(range(5)), methods=("eszsl",), search="grid")
     store_path = tmp_path / "results.sqlite"
-    command = [sys.executable, "-m", "unseen.cli", "sweep", str(sweep_file), "--executor", "serial"]
+    command = [sys.executable, "-m", "unseen.cli", "sweep", str(sweep_file), "--executor"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(
+        [*command, "pool", "--jobs", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     done = 0
     while time.monotonic() < deadline and driver.poll() is None:
@@ -180,13 +190,23 @@ def test_kill_9_of_the_driver_loses_and_duplicates_nothing(tmp_path):
                 break
         time.sleep(0.05)
     assert driver.poll() is None, "the sweep finished before it could be killed; make it longer"
+    children_file = Path(f"/proc/{driver.pid}/task/{driver.pid}/children")
+    workers = [int(p) for p in children_file.read_text().split()] if children_file.exists() else []
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     with ResultStore(store_path) as store:
         interrupted = len(store.finished_ids())
     assert 2 <= interrupted < 10
+    # The orphaned pool workers leave instead of idling forever.
+    deadline = time.monotonic() + 30
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leftover = [w for w in workers if alive(w)]
+    for w in leftover:
+        os.kill(w, signal.SIGKILL)
+    assert not leftover
 
-    subprocess.run(command, env=env, check=True, capture_output=True)
+    subprocess.run([*command, "serial"], env=env, check=True, capture_output=True)
     planned = plan(load_sweep(sweep_file).runs)
     with ResultStore(store_path) as resumed, ResultStore(tmp_path / "clean.sqlite") as clean:
         launch(planned, clean, make_executor("serial"))

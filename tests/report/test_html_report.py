@@ -47,8 +47,9 @@ def test_the_page_is_self_contained(report):
     assert "failed 1/2, incomplete 1/2" in page and "ValueError: x" in page
 
 
-def test_the_page_renders_in_headless_chromium(report, tmp_path):
-    shot = tmp_path / "shot.png"
+def render(page: Path, folder: Path) -> tuple[list[str], np.ndarray]:
+    """Console messages and the greyscale screenshot of ``page`` in headless Chromium."""
+    shot = folder / "shot.png"
     proc = subprocess.run(
         [
             _chromium(),
@@ -57,17 +58,30 @@ def test_the_page_renders_in_headless_chromium(report, tmp_path):
             "--disable-gpu",
             "--enable-logging=stderr",
             "--v=0",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--user-data-dir={folder / 'profile'}",
             f"--screenshot={shot}",
             "--window-size=1200,1600",
-            report.as_uri(),
+            page.as_uri(),
         ],
         capture_output=True,
         text=True,
         timeout=120,
     )
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return console, np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+
+
+def test_the_console_check_sees_script_errors(tmp_path):
+    # Guards the check below: Chromium must report what a broken page prints and throws.
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><script>console.error('e1'); missing_function();</script></body></html>")
+    console, _ = render(page, tmp_path)
+    assert any("e1" in line for line in console)
+    assert any("ReferenceError: missing_function" in line for line in console)
+
+
+def test_the_page_renders_in_headless_chromium(report, tmp_path):
+    console, pixels = render(report, tmp_path)
     assert console == [], console
-    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert pixels.std() > 10  # text, tables and plots, not a blank page
     assert (pixels < 128).mean() > 0.01

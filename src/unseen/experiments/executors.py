@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-from unseen.errors import SpecError
+from unseen.errors import SpecError, UnseenError
+
+
+class ExecutorError(UnseenError):
+    """An executor cannot start (e.g. no Ray cluster at the given address)."""
+
 
 Outcome = dict[str, Any]
 """``{"run_id", "status": "done", "record"}`` or ``{"run_id", "status": "failed", "error"}``."""
@@ -65,7 +72,7 @@ class SerialExecutor(Executor):
 _THREAD_LIMITS: list[Any] = []
 
 
-def _init_worker() -> None:
+def _init_worker(driver: int | None = None) -> None:
     # Each worker is one of ``jobs`` processes: one math thread each (torch and the BLAS behind
     # numpy) avoids oversubscribing the cores, which makes spinning BLAS threads several times
     # slower than one thread.
@@ -74,6 +81,16 @@ def _init_worker() -> None:
 
     torch.set_num_threads(1)
     _THREAD_LIMITS.append(threadpool_limits(1))
+    if driver is not None:
+        threading.Thread(target=_exit_without, args=(driver,), daemon=True).start()
+
+
+def _exit_without(driver: int) -> None:
+    # A driver killed with SIGKILL cannot stop its pool, and idle workers would wait on the task
+    # queue forever: each worker leaves as soon as it is orphaned (its results could go nowhere).
+    while os.getppid() == driver:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 class PoolExecutor(Executor):
@@ -89,7 +106,9 @@ class PoolExecutor(Executor):
         if not items:
             return
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(
+            self.jobs, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+        ) as pool:
             futures = [pool.submit(execute, item) for item in items]
             for future in as_completed(futures):
                 yield future.result()
@@ -128,7 +147,13 @@ class RayExecutor(Executor):
                 kwargs["address"] = self.address
             elif self.jobs:
                 kwargs["num_cpus"] = self.jobs
-            ray.init(**kwargs)
+            try:
+                ray.init(**kwargs)
+            except ConnectionError as exc:
+                raise ExecutorError(
+                    f"cannot reach a Ray cluster at --address {self.address}: {exc} Start one with "
+                    "`ray start --head`, pass its HOST:PORT, or omit --address for a local Ray instance."
+                ) from None
         try:
             remote = ray.remote(num_cpus=1)(_ray_execute)
             pending = [remote.remote(item) for item in items]

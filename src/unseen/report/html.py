@@ -22,11 +22,12 @@ STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 70em;
        color: #1d1d1f; background: #fff; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+table { border-collapse: collapse; margin: 0 0 0.4em; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f0f3f7; }
-caption { caption-side: bottom; text-align: left; color: #555; font-size: 0.85em; padding-top: 0.4em; }
+figure { margin: 0.8em 0 1.4em; }
+figcaption { color: #555; font-size: 0.85em; max-width: 60em; }
 .missing { color: #a33; } .status-failed { color: #a33; font-weight: bold; }
 .status-running { color: #b07000; } .status-done { color: #27632a; }
 img { max-width: 100%; border: 1px solid #eee; }
@@ -51,8 +52,9 @@ def _table_html(t: ResultTable) -> str:
             cells.append(f"<td{cls}>{html.escape(value)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
-        f"<table><caption>{html.escape(t.caption())}</caption>"
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        # A figure caption, not a <caption>: it may be wider than a narrow table.
+        f"<figure><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f"<figcaption>{html.escape(t.caption())}</figcaption></figure>"
     )
 
 

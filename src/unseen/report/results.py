@@ -61,18 +61,23 @@ class Cell:
     expected: int
     failed: int
     running: int
+    unselected: int = 0
+    """Runs done whose trial the model selection cannot decide (it lacks the runs it needs)."""
+    unselected_reason: str = ""
 
     def text(self) -> str:
         if self.complete:
             return format_mean_se(self.values)
-        if not self.expected or (not self.values and not self.failed and not self.running):
+        if not self.expected or not (self.values or self.failed or self.running or self.unselected):
             return "not run"
         reasons = []
         if self.failed:
             reasons.append(f"failed {self.failed}/{self.expected}")
         if self.running:
             reasons.append(f"incomplete {self.running}/{self.expected}")
-        absent = self.expected - len(self.values) - self.failed - self.running
+        if self.unselected:
+            reasons.append(f"{self.unselected_reason} {self.unselected}/{self.expected}")
+        absent = self.expected - len(self.values) - self.failed - self.running - self.unselected
         if absent:
             reasons.append(f"not run {absent}/{self.expected}")
         return ", ".join(reasons)
@@ -233,6 +238,10 @@ def _csv(t: ResultTable) -> str:
 RENDERERS = {"markdown": _markdown, "latex": _latex, "csv": _csv}
 
 
+UNSELECTED_REASONS = {"lodo": "no lodo pick (sweep with lodo_validation = true)"}
+"""Why a done DG run has no model-selected value, by selection (default: ``no <select> pick``)."""
+
+
 def dg_tables(
     rows: list[dict[str, Any]], expected: list[dict[str, Any]] | None, select: str
 ) -> list[ResultTable]:
@@ -267,6 +276,9 @@ def dg_tables(
         pick = picks.get((data, e["method"], test, e["trial_seed"]))
         if status == "done" and pick is not None:
             cell.values.append(100.0 * pick["test_acc"])
+        elif status == "done":
+            cell.unselected += 1
+            cell.unselected_reason = UNSELECTED_REASONS.get(select, f"no {select} pick")
         elif status == "failed":
             cell.failed += 1
         elif status == "running":

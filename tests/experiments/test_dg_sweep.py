@@ -1,0 +1,78 @@
+"""DG runs through sweeps: test-domain and LODO expansion, run ids, model-selected table cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from unseen.experiments.executors import make_executor
+from unseen.experiments.launch import launch, plan
+from unseen.experiments.store import ResultStore
+from unseen.experiments.sweep import load_sweep
+from unseen.protocols.dg_selection import SELECTIONS
+from unseen.report.html import report_html
+from unseen.report.results import build_tables, format_mean_se, render
+
+DATA = "builtin:rotated-digits"  # six domains (rotation angles)
+
+
+def write_sweep(folder: Path, test_env: str, lodo: bool) -> Path:
+    path = folder / "dg.toml"
+    path.write_text(
+        f'[[runs]]\ntask = "dg"\ndata = "{DATA}"\nmethods = ["erm"]\nseeds = [0]\n'
+        f"[runs.options]\ntest_env = {test_env}\nsteps = 4\ncheckpoint_freq = 2\n"
+        f"lodo_validation = {str(lodo).lower()}\n"
+    )
+    return path
+
+
+def test_test_domains_and_lodo_pairs_expand_to_one_run_each(tmp_path):
+    runs = load_sweep(write_sweep(tmp_path, "[0, 1]", lodo=True)).runs
+    envs = [r.options["test_env"] for r in runs]
+    # Each held-out domain, then LODO's runs holding it out with every other domain.
+    assert envs == [0, *[[0, v] for v in range(1, 6)], 1, *[[1, v] for v in (0, 2, 3, 4, 5)]]
+    # Holding out {0, 1} is one run whichever domain is the test one: planned once, not twice.
+    assert len(plan(runs)) == 11
+
+
+@pytest.fixture(scope="module")
+def dg_store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dg")
+    sweep = write_sweep(folder, "[0]", lodo=False)
+    planned = plan(load_sweep(sweep).runs)
+    store = ResultStore(folder / "dg.sqlite")
+    summary = launch(planned, store, make_executor("serial"))
+    assert summary.done == 1 and not summary.failed
+    yield store, planned
+    store.close()
+
+
+def test_a_dg_run_is_stored_under_its_planned_id(dg_store):
+    store, planned = dg_store
+    (record,) = store.records()
+    assert record["run_id"] == planned[0].run_id
+    assert record["task"] == "dg" and record["test_envs"] == [0]
+    assert [c["step"] for c in record["checkpoints"]] == [2, 4]
+
+
+def test_dg_cells_hold_the_selected_test_accuracy_and_say_why_when_selection_cannot(dg_store):
+    store, planned = dg_store
+    rows = store.records(status=None)
+    expected = [p.identity for p in planned]
+    (table,) = build_tables(rows, expected, "training-val")
+    pick = SELECTIONS["training-val"]([r["record"] for r in rows])
+    assert table.body() == [["erm", format_mean_se([100.0 * pick["test_acc"]]), table.body()[0][2]]]
+    assert table.columns == ["0:0deg"]
+    # LODO needs the runs holding out two domains; this sweep did not ask for them.
+    (lodo,) = build_tables(rows, expected, "lodo")
+    assert "no lodo pick (sweep with lodo_validation = true) 1/1" in render([lodo], "markdown")
+
+
+def test_the_report_draws_per_domain_bars_for_dg_tables(dg_store):
+    store, planned = dg_store
+    rows = store.records(status=None)
+    page = report_html(rows, build_tables(rows, [p.identity for p in planned]), "dg")
+    assert "<h2>Per-domain accuracy</h2>" in page
+    assert 'alt="per-domain accuracy dg-lodo-v1 on rotated-digits" src="data:image/png;base64,' in page
+    assert "<h2>Seen–unseen accuracy curves</h2>" not in page  # no GZSL runs, no GZSL section
