@@ -55,28 +55,19 @@ def _deal(n: int, n_domains: int, key: str) -> list[np.ndarray]:
 
 def _rotated(name: str, images: np.ndarray, labels: np.ndarray) -> DomainDataset:
     parts = _deal(len(images), len(ANGLES), name)
-    inputs, ys, ds = [], [], []
-    for k, (angle, idx) in enumerate(zip(ANGLES, parts, strict=True)):
+    inputs, ys = [], []
+    for angle, idx in zip(ANGLES, parts, strict=True):
         rotated = ndimage.rotate(images[idx], angle, axes=(2, 1), reshape=False, order=1, mode="constant")
         inputs.append(np.clip(rotated, 0.0, 1.0)[:, None])
         ys.append(labels[idx])
-        ds.append(np.full(len(idx), k))
-    return DomainDataset(
-        name=name,
-        inputs=np.concatenate(inputs),
-        labels=np.concatenate(ys),
-        domains=np.concatenate(ds),
-        class_names=tuple(str(d) for d in range(10)),
-        domain_names=tuple(f"{a}deg" for a in ANGLES),
-        source=f"builtin:{name}",
-    )
+    return _assemble(name, inputs, ys, tuple(str(d) for d in range(10)), tuple(f"{a}deg" for a in ANGLES))
 
 
 def _colored(name: str, images: np.ndarray, digits: np.ndarray, stride: int) -> DomainDataset:
     parts = _deal(len(images), len(COLOR_FLIPS), name)
     rng = np.random.default_rng([VERSION_SEED, sum(map(ord, name)), 1])
-    inputs, ys, ds = [], [], []
-    for k, (flip, idx) in enumerate(zip(COLOR_FLIPS, parts, strict=True)):
+    inputs, ys = [], []
+    for flip, idx in zip(COLOR_FLIPS, parts, strict=True):
         small = images[idx][:, ::stride, ::stride]
         label = (digits[idx] < 5).astype(np.int64)
         label ^= rng.random(len(idx)) < LABEL_NOISE
@@ -85,14 +76,20 @@ def _colored(name: str, images: np.ndarray, digits: np.ndarray, stride: int) -> 
         x[np.arange(len(idx)), colour] = small
         inputs.append(x)
         ys.append(label)
-        ds.append(np.full(len(idx), k))
+    return _assemble(name, inputs, ys, ("digit>=5", "digit<5"), tuple(f"flip{p:g}" for p in COLOR_FLIPS))
+
+
+def _assemble(
+    name: str, inputs: list, labels: list, class_names: tuple, domain_names: tuple
+) -> DomainDataset:
+    """One dataset from per-domain lists of inputs and labels, domain ids by list position."""
     return DomainDataset(
         name=name,
         inputs=np.concatenate(inputs),
-        labels=np.concatenate(ys),
-        domains=np.concatenate(ds),
-        class_names=("digit>=5", "digit<5"),
-        domain_names=tuple(f"flip{p:g}" for p in COLOR_FLIPS),
+        labels=np.concatenate(labels),
+        domains=np.concatenate([np.full(len(y), k) for k, y in enumerate(labels)]),
+        class_names=class_names,
+        domain_names=domain_names,
         source=f"builtin:{name}",
     )
 

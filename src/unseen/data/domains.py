@@ -18,7 +18,6 @@ never on an algorithm or a seed. Each domain's in/out division is drawn from the
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,11 +27,8 @@ import numpy as np
 
 from unseen.data.hashing import hash_arrays
 from unseen.data.matfile import read_mat
-from unseen.data.specs import DataSpec, parse_spec
+from unseen.data.specs import DataSpec, SchemeRegistry
 from unseen.errors import DataFileNotFound, DataFormatError, SplitError, UnknownNameError
-
-DomainLoader = Callable[[DataSpec], "DomainDataset"]
-_DOMAIN_SCHEMES: dict[str, tuple[DomainLoader, str]] = {}
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,35 +123,14 @@ class DomainDataset:
         }
 
 
-def register_domain_scheme(name: str, help: str) -> Callable[[DomainLoader], DomainLoader]:
-    def decorate(fn: DomainLoader) -> DomainLoader:
-        _DOMAIN_SCHEMES[name] = (fn, help)
-        return fn
-
-    return decorate
-
-
-def domain_schemes() -> dict[str, str]:
-    _import_loaders()
-    return {name: help for name, (_, help) in sorted(_DOMAIN_SCHEMES.items())}
-
-
-def load_domains(text: str) -> DomainDataset:
-    """The multi-domain dataset a data spec names; unknown schemes raise with the known ones."""
-    spec = parse_spec(text)
-    _import_loaders()
-    if spec.scheme not in _DOMAIN_SCHEMES:
-        close = difflib.get_close_matches(spec.scheme, _DOMAIN_SCHEMES, n=2)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UnknownNameError(
-            f"data spec '{text}': no multi-domain scheme '{spec.scheme}'.{hint} "
-            f"Known: {', '.join(sorted(_DOMAIN_SCHEMES))}."
-        )
-    return _DOMAIN_SCHEMES[spec.scheme][0](spec)
-
-
 def _import_loaders() -> None:
     from unseen.data import digit_domains  # noqa: F401  (registers builtin:)
+
+
+DOMAIN_SCHEMES: SchemeRegistry[DomainDataset] = SchemeRegistry("multi-domain", _import_loaders)
+register_domain_scheme = DOMAIN_SCHEMES.register
+domain_schemes = DOMAIN_SCHEMES.schemes
+load_domains = DOMAIN_SCHEMES.load
 
 
 FEATURE_KEYS = (("fts", "labels"), ("feas", "labels"), ("features", "labels"), ("X", "Y"))

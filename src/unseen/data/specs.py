@@ -13,13 +13,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 from urllib.parse import parse_qsl
 
 from unseen.data.model import ZSLDataset
 from unseen.errors import SpecError, UnknownNameError
 
-Loader = Callable[["DataSpec"], ZSLDataset]
-_SCHEMES: dict[str, tuple[Loader, str]] = {}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,17 +65,51 @@ class DataSpec:
             )
 
 
-def register_scheme(name: str, help: str) -> Callable[[Loader], Loader]:
-    def decorate(fn: Loader) -> Loader:
-        _SCHEMES[name] = (fn, help)
-        return fn
+class SchemeRegistry(Generic[T]):
+    """Data-spec schemes of one kind of dataset: scheme name -> (loader, one-line help).
 
-    return decorate
+    ``import_loaders`` imports the modules whose decorators register the schemes, on first use.
+    """
+
+    def __init__(self, kind: str, import_loaders: Callable[[], None]) -> None:
+        self.kind = kind
+        self._import_loaders = import_loaders
+        self._entries: dict[str, tuple[Callable[[DataSpec], T], str]] = {}
+
+    def register(self, name: str, help: str) -> Callable[[Callable[[DataSpec], T]], Callable[[DataSpec], T]]:
+        def decorate(fn: Callable[[DataSpec], T]) -> Callable[[DataSpec], T]:
+            self._entries[name] = (fn, help)
+            return fn
+
+        return decorate
+
+    def schemes(self) -> dict[str, str]:
+        self._import_loaders()
+        return {name: help for name, (_, help) in sorted(self._entries.items())}
+
+    def load(self, text: str) -> T:
+        """The dataset ``text`` names; unknown schemes and bad options raise :class:`SpecError`."""
+        spec = parse_spec(text)
+        self._import_loaders()
+        if spec.scheme not in self._entries:
+            close = difflib.get_close_matches(spec.scheme, self._entries, n=2)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise UnknownNameError(
+                f"data spec '{text}': unknown scheme '{spec.scheme}' for {self.kind} data.{hint} "
+                f"Known: {', '.join(sorted(self._entries))}."
+            )
+        return self._entries[spec.scheme][0](spec)
 
 
-def schemes() -> dict[str, str]:
-    _import_loaders()
-    return {name: help for name, (_, help) in sorted(_SCHEMES.items())}
+def _import_zsl_loaders() -> None:
+    # Importing the loader modules registers their schemes.
+    from unseen.data import builtin, npz, synthetic, xlsa17  # noqa: F401
+
+
+ZSL_SCHEMES: SchemeRegistry[ZSLDataset] = SchemeRegistry("zero-shot", _import_zsl_loaders)
+register_scheme = ZSL_SCHEMES.register
+schemes = ZSL_SCHEMES.schemes
+load_dataset = ZSL_SCHEMES.load
 
 
 def parse_spec(text: str) -> DataSpec:
@@ -95,22 +129,3 @@ def parse_spec(text: str) -> DataSpec:
     if not target:
         raise SpecError(f"data spec '{text}': nothing after '{scheme}:'; name a file, folder or dataset.")
     return DataSpec(scheme=scheme, target=target, options=options, text=text)
-
-
-def load_dataset(text: str) -> ZSLDataset:
-    """Load the dataset a spec names; unknown schemes and bad options raise :class:`SpecError`."""
-    spec = parse_spec(text)
-    _import_loaders()
-    if spec.scheme not in _SCHEMES:
-        close = difflib.get_close_matches(spec.scheme, _SCHEMES, n=2)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UnknownNameError(
-            f"data spec '{text}': unknown scheme '{spec.scheme}'.{hint} Known: {', '.join(sorted(_SCHEMES))}."
-        )
-    loader, _ = _SCHEMES[spec.scheme]
-    return loader(spec)
-
-
-def _import_loaders() -> None:
-    # Importing the loader modules registers their schemes.
-    from unseen.data import builtin, npz, synthetic, xlsa17  # noqa: F401
