@@ -8,6 +8,7 @@ from rich.table import Table
 from unseen.cli.app import console, main, parse_hparams, progress_bar
 from unseen.data.domains import load_domains
 from unseen.experiments.io import write_json
+from unseen.methods.dg.averaging import WRAPPERS
 from unseen.methods.dg.checkpoint import save_model as save
 from unseen.protocols.dg import DGProtocol
 from unseen.protocols.dg_selection import SELECTIONS
@@ -34,17 +35,36 @@ def _envs(text: str) -> tuple[int, ...]:
     "--out", type=click.Path(dir_okay=False), default=None, help="Write the run record (JSON) here."
 )
 @click.option(
+    "--wrapper",
+    type=click.Choice(sorted(WRAPPERS)),
+    default=None,
+    help="Weight averaging evaluated and saved instead of the last iterate: ema or swa.",
+)
+@click.option(
     "--save-model",
     type=click.Path(dir_okay=False),
     default=None,
     help="Save the trained model (for `unseen tta`).",
 )
 def dg_cmd(
-    data, algorithm, test_env, steps, checkpoint_freq, seed, trial_seed, hparams, device, out, save_model
+    data,
+    algorithm,
+    test_env,
+    steps,
+    checkpoint_freq,
+    seed,
+    trial_seed,
+    hparams,
+    device,
+    out,
+    wrapper,
+    save_model,
 ) -> None:
     """Train ALGORITHM with the test domain(s) held out; print per-domain accuracies."""
     dataset = load_domains(data)
-    protocol = DGProtocol(_envs(test_env), steps, checkpoint_freq, trial_seed=trial_seed, seed=seed)
+    protocol = DGProtocol(
+        _envs(test_env), steps, checkpoint_freq, trial_seed=trial_seed, seed=seed, wrapper=wrapper
+    )
     with progress_bar(f"{algorithm} on {dataset.name}") as update:
         model, record = protocol.train(
             dataset, algorithm, parse_hparams(hparams), device=device, progress=update

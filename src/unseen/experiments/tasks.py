@@ -80,8 +80,9 @@ class DGTask(TaskRunner):
     """Domain generalization under ``dg-lodo-v1``.
 
     Options: ``test_env`` (a domain number; a list in a sweep gives one run per domain),
-    ``steps``, ``checkpoint_freq``, ``holdout_fraction`` and ``lodo_validation`` (also run every
-    pair (test domain, other domain) held out, which leave-one-domain-out selection needs). The
+    ``steps``, ``checkpoint_freq``, ``holdout_fraction``, ``wrapper`` (``ema`` or ``swa``) and
+    ``lodo_validation`` (also run every pair (test domain, other domain) held out, which
+    leave-one-domain-out selection needs). The
     sweep's seed is the trial seed (the domains' in/out splits) and the algorithm's seed.
     """
 
@@ -92,6 +93,7 @@ class DGTask(TaskRunner):
         "checkpoint_freq": 100,
         "holdout_fraction": 0.2,
         "lodo_validation": False,
+        "wrapper": "",
     }
 
     def load(self, data: str) -> Any:
@@ -129,6 +131,7 @@ class DGTask(TaskRunner):
             float(opts["holdout_fraction"]),
             trial_seed=spec.seed,
             seed=spec.seed,
+            wrapper=opts["wrapper"] or None,
         )
 
     def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:

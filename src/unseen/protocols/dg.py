@@ -28,6 +28,7 @@ from unseen import __version__
 from unseen.data.domains import DomainDataset
 from unseen.errors import SpecError
 from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, timestamp
+from unseen.methods.dg.averaging import WRAPPERS
 from unseen.methods.dg.base import Algorithm
 from unseen.methods.registry import DG
 
@@ -44,10 +45,13 @@ class DGProtocol:
     holdout_fraction: float = 0.2
     trial_seed: int = 0
     seed: int = 0
+    wrapper: str | None = None
 
     name = "dg-lodo-v1"
 
     def check(self, dataset: DomainDataset) -> None:
+        if self.wrapper is not None and self.wrapper not in WRAPPERS:
+            raise SpecError(f"unknown wrapper '{self.wrapper}'; available: {', '.join(WRAPPERS)}.")
         bad = [e for e in self.test_envs if not 0 <= e < dataset.n_domains]
         if bad or not self.test_envs:
             raise SpecError(
@@ -74,6 +78,7 @@ class DGProtocol:
             "holdout_fraction": self.holdout_fraction,
             "trial_seed": self.trial_seed,
             "seed": self.seed,
+            "wrapper": self.wrapper,
         }
 
     def run(
@@ -110,6 +115,7 @@ class DGProtocol:
             batches = torch.Generator().manual_seed(self.seed)
             train_idx = [torch.as_tensor(splits[k][0]) for k in train_envs]
             batch_size = model.hp["batch_size"]
+            averaging = WRAPPERS[self.wrapper]() if self.wrapper else None
             checkpoints, losses = [], {}
             for step in range(1, self.steps + 1):
                 minibatches = []
@@ -119,17 +125,22 @@ class DGProtocol:
                 model.train()
                 for key, value in model.update(minibatches).items():
                     losses.setdefault(key, []).append(value)
+                if averaging is not None:
+                    averaging.on_step(model, step)
                 if step % self.checkpoint_freq == 0 or step == self.steps:
+                    evaluated = averaging.final_network() if averaging is not None else model.network
                     checkpoints.append(
                         {
                             "step": step,
                             **{k: float(np.mean(v)) for k, v in losses.items()},
-                            **self._accuracies(model, inputs, labels, splits, dataset),
+                            **self._accuracies(evaluated, inputs, labels, splits),
                         }
                     )
                     losses = {}
                     if progress:
                         progress(step, self.steps, f"{algorithm} step {step}/{self.steps}")
+        if averaging is not None:  # the averaged weights are the trained model
+            model.network.load_state_dict(averaging.final_network().state_dict())
         spec = self.spec(dataset, algorithm, hparams)
         return model, {
             "schema": RECORD_SCHEMA,
@@ -149,6 +160,7 @@ class DGProtocol:
             "hparams_fixed": hparams,
             "test_envs": sorted(self.test_envs),
             "train_envs": train_envs,
+            "wrapper": self.wrapper,
             "steps": self.steps,
             "checkpoint_freq": self.checkpoint_freq,
             "holdout_fraction": self.holdout_fraction,
@@ -166,14 +178,14 @@ class DGProtocol:
 
     @staticmethod
     @torch.no_grad()
-    def _accuracies(model, inputs, labels, splits, dataset, chunk: int = 1024) -> dict[str, float]:
-        model.eval()
+    def _accuracies(network, inputs, labels, splits, chunk: int = 1024) -> dict[str, float]:
+        network.eval()
         out = {}
         for k, (idx_in, idx_out) in enumerate(splits):
             for part, idx in (("in", idx_in), ("out", idx_out)):
                 rows = torch.as_tensor(idx, device=inputs.device)
                 correct = sum(
-                    int((model.predict(inputs[r]).argmax(1) == labels[r]).sum()) for r in rows.split(chunk)
+                    int((network(inputs[r]).argmax(1) == labels[r]).sum()) for r in rows.split(chunk)
                 )
                 out[f"env{k}_{part}_acc"] = correct / max(len(idx), 1)
         return out
