@@ -13,11 +13,14 @@ from unseen.metrics.calibration import (
     calibrated_stacking,
     seen_unseen_curve,
 )
+from unseen.metrics.ood import auroc, fpr_at_tpr
 
 __all__ = [
     "SeenUnseenCurve",
+    "auroc",
     "ausuc",
     "calibrated_stacking",
+    "fpr_at_tpr",
     "gzsl_accuracies",
     "harmonic_mean",
     "per_class_accuracy",
