@@ -144,3 +144,18 @@ def test_random_search_draws_follow_domainbed_ranges():
     draws = [lr.sample(seed) for seed in range(200)]
     assert all(10**-4.5 <= d <= 10**-2.5 for d in draws) and len(set(draws)) == 200
     assert lr.sample(3) == lr.sample(3)
+
+
+def test_dann_alternates_discriminator_and_generator_steps():
+    algo = DG["dann"]((5,), 3, 3, {"mlp_width": 8, "d_steps_per_g_step": 2})
+    kinds = [next(iter(algo.update(_minibatches((5,), seed=s)))) for s in range(6)]
+    # update_count 1..6: count % 3 < 2 is a discriminator step
+    assert kinds == ["disc_loss", "gen_loss", "disc_loss", "disc_loss", "gen_loss", "disc_loss"]
+
+
+def test_cdann_discriminator_sees_the_class():
+    algo = DG["cdann"]((5,), 3, 3, {"mlp_width": 8})
+    before = algo.class_embeddings.weight.detach().clone()
+    algo.update(_minibatches((5,), seed=0))  # count 1: generator step
+    algo.update(_minibatches((5,), seed=1))  # count 2: discriminator step trains the embeddings
+    assert not torch.equal(before, algo.class_embeddings.weight)

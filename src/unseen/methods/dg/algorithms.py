@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from unseen.methods.dg.base import Algorithm, Minibatches, concat, per_domain_losses
 from unseen.methods.dg.penalties import coral_penalty, irm_penalty, mmd_penalty, vrex_penalty
@@ -292,3 +293,109 @@ class Fish(Algorithm):
             fish_meta_step(self.network.state_dict(), inner.state_dict(), self.hp["meta_lr"])
         )
         return {"loss": loss.item()}
+
+
+class _AdversarialDomains(Algorithm):
+    """Domain-adversarial features: a domain discriminator and the featurizer play a minimax game;
+    ``d_steps_per_g_step`` discriminator steps alternate with one featurizer/classifier step."""
+
+    conditional = False
+    class_balance = False
+    hparams = (
+        HParam("lambda", 1.0, (0.1, 1.0), "adversarial weight", draw=lambda r: float(10 ** r.uniform(-2, 2))),
+        HParam(
+            "weight_decay_d",
+            0.0,
+            (0.0,),
+            "discriminator weight decay",
+            draw=lambda r: float(10 ** r.uniform(-6, -2)),
+        ),
+        HParam(
+            "d_steps_per_g_step",
+            1,
+            (1, 2),
+            "discriminator steps per generator step",
+            draw=lambda r: int(2 ** r.uniform(0, 3)),
+        ),
+        HParam(
+            "grad_penalty",
+            0.0,
+            (0.0,),
+            "discriminator input-gradient penalty",
+            draw=lambda r: float(10 ** r.uniform(-2, 1)),
+        ),
+        HParam(
+            "beta1", 0.5, (0.0, 0.5), "Adam beta1 of both players", draw=lambda r: float(r.choice([0.0, 0.5]))
+        ),
+    )
+
+    def _build(self) -> None:
+        from unseen.nn.networks import MLP
+
+        width = self.featurizer.n_outputs
+        self.discriminator = MLP(
+            width, self.n_domains, self.hp["mlp_width"], self.hp["mlp_depth"], self.hp["mlp_dropout"]
+        )
+        self.class_embeddings = nn.Embedding(self.n_classes, width)
+        self.update_count = 0
+        self.disc_optimizer = torch.optim.Adam(
+            [*self.discriminator.parameters(), *self.class_embeddings.parameters()],
+            lr=self.hp["lr"],
+            weight_decay=self.hp["weight_decay_d"],
+            betas=(self.hp["beta1"], 0.9),
+        )
+
+    def _optimizer(self, params) -> torch.optim.Optimizer:
+        betas = (self.hp["beta1"], 0.9)
+        return torch.optim.Adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"], betas=betas)
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        self.update_count += 1
+        x, y = concat(minibatches)
+        domains = torch.cat(
+            [torch.full((len(yd),), d, device=y.device) for d, (_, yd) in enumerate(minibatches)]
+        )
+        z = self.featurizer(x)
+        disc_input = z + self.class_embeddings(y) if self.conditional else z
+        disc_out = self.discriminator(disc_input)
+        if self.class_balance:
+            counts = torch.bincount(y, minlength=self.n_classes).float()
+            weights = 1.0 / (counts[y] * (counts > 0).sum())
+            disc_loss = (F.cross_entropy(disc_out, domains, reduction="none") * weights).sum()
+        else:
+            disc_loss = F.cross_entropy(disc_out, domains)
+        # The penalty differentiates each sample's probability of its own domain (DomainBed
+        # indexes a square matrix here; gathering the own-domain column is the intended term).
+        own = disc_out.softmax(dim=1).gather(1, domains[:, None]).sum()
+        (input_grad,) = torch.autograd.grad(own, [disc_input], create_graph=True)
+        disc_loss = disc_loss + self.hp["grad_penalty"] * (input_grad**2).sum(dim=1).mean()
+        steps = self.hp["d_steps_per_g_step"]
+        if self.update_count % (1 + steps) < steps:
+            self.disc_optimizer.zero_grad()
+            disc_loss.backward()
+            self.disc_optimizer.step()
+            return {"disc_loss": disc_loss.item()}
+        classifier_loss = F.cross_entropy(self.classifier(z), y)
+        gen_loss = classifier_loss - self.hp["lambda"] * disc_loss
+        self.disc_optimizer.zero_grad()
+        self.optimizer.zero_grad()
+        gen_loss.backward()
+        self.optimizer.step()
+        return {"gen_loss": gen_loss.item(), "loss": classifier_loss.item()}
+
+
+@DG.register("dann")
+class DANN(_AdversarialDomains):
+    """Domain-Adversarial Neural Networks (Ganin et al., JMLR 2016), DomainBed's form."""
+
+    paper = "Ganin et al., Domain-Adversarial Training of Neural Networks (JMLR 2016)"
+
+
+@DG.register("cdann")
+class CDANN(_AdversarialDomains):
+    """Conditional DANN: the discriminator also sees the class (an embedding added to the
+    features) and its loss is class-balanced (Li et al., ECCV 2018), DomainBed's form."""
+
+    paper = "Li et al., Deep Domain Generalization via Conditional Invariant Adversarial Networks (ECCV 2018)"
+    conditional = True
+    class_balance = True
