@@ -159,3 +159,13 @@ def test_cdann_discriminator_sees_the_class():
     algo.update(_minibatches((5,), seed=0))  # count 1: generator step
     algo.update(_minibatches((5,), seed=1))  # count 2: discriminator step trains the embeddings
     assert not torch.equal(before, algo.class_embeddings.weight)
+
+
+def test_and_mask_keeps_only_agreeing_components_by_hand():
+    from unseen.methods.dg.algorithms import and_mask
+
+    grads = torch.tensor([[1.0, -2.0, 3.0, 0.5], [3.0, 2.0, 1.0, 0.5]])
+    # signs agree on components 0, 2, 3 (kept fraction 3/4); mean gradient (2, 0, 2, 0.5)
+    expected = torch.tensor([2.0, 0.0, 2.0, 0.5]) / 0.75
+    assert torch.allclose(and_mask(grads, 1.0), expected)
+    assert torch.allclose(and_mask(grads, 0.0), grads.mean(0))  # tau 0 keeps everything

@@ -399,3 +399,38 @@ class CDANN(_AdversarialDomains):
     paper = "Li et al., Deep Domain Generalization via Conditional Invariant Adversarial Networks (ECCV 2018)"
     conditional = True
     class_balance = True
+
+
+def and_mask(domain_grads: torch.Tensor, tau: float) -> torch.Tensor:
+    """AND-mask of per-domain gradients stacked on dim 0: the mean gradient where at least a
+    ``tau`` agreement of signs holds (``|mean sign| >= tau``), zero elsewhere, rescaled by the
+    inverse fraction of entries kept."""
+    mask = (torch.sign(domain_grads).mean(dim=0).abs() >= tau).float()
+    kept = mask.sum() / mask.numel()
+    return mask * domain_grads.mean(dim=0) / (1e-10 + kept)
+
+
+@DG.register("andmask")
+class ANDMask(Algorithm):
+    """Learning explanations that are hard to vary: step only along gradient components whose
+    sign agrees across domains (Parascandolo et al., ICLR 2021)."""
+
+    paper = "Parascandolo et al., Learning Explanations That Are Hard to Vary (ICLR 2021)"
+    hparams = (
+        HParam(
+            "tau", 1.0, (0.5, 0.75, 1.0), "sign agreement required", draw=lambda r: float(r.uniform(0.5, 1.0))
+        ),
+    )
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        params = [p for p in self.network.parameters() if p.requires_grad]
+        losses, grads = [], []
+        for x, y in minibatches:
+            loss = F.cross_entropy(self.predict(x), y)
+            losses.append(loss.item())
+            grads.append(torch.autograd.grad(loss, params))
+        self.optimizer.zero_grad()
+        for i, p in enumerate(params):
+            p.grad = and_mask(torch.stack([g[i] for g in grads]), self.hp["tau"])
+        self.optimizer.step()
+        return {"loss": float(np.mean(losses))}
