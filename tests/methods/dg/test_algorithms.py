@@ -169,3 +169,16 @@ def test_and_mask_keeps_only_agreeing_components_by_hand():
     expected = torch.tensor([2.0, 0.0, 2.0, 0.5]) / 0.75
     assert torch.allclose(and_mask(grads, 1.0), expected)
     assert torch.allclose(and_mask(grads, 0.0), grads.mean(0))  # tau 0 keeps everything
+
+
+def test_mldg_without_meta_test_term_is_one_step_on_the_mean_domain_loss():
+    algo = DG["mldg"]((4,), 2, 3, {"mlp_width": 8, "mldg_beta": 0.0}, seed=0)
+    batches = _minibatches((4,), n_domains=3, n_classes=2)
+    reference = __import__("copy").deepcopy(algo.network)
+    opt = torch.optim.Adam(reference.parameters(), lr=algo.hp["lr"])
+    opt.zero_grad()
+    torch.stack([torch.nn.functional.cross_entropy(reference(x), y) for x, y in batches]).mean().backward()
+    opt.step()
+    algo.update(batches)  # each domain is meta-train exactly once in the random cycle
+    for a, b in zip(algo.network.parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)

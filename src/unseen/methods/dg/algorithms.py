@@ -434,3 +434,48 @@ class ANDMask(Algorithm):
             p.grad = and_mask(torch.stack([g[i] for g in grads]), self.hp["tau"])
         self.optimizer.step()
         return {"loss": float(np.mean(losses))}
+
+
+@DG.register("mldg")
+class MLDG(Algorithm):
+    """Meta-learning domain generalization, first-order (Li et al., AAAI 2018, as DomainBed):
+    for each (meta-train i, meta-test j) pair of domains, one inner Adam step on i, then the
+    gradient of the inner step's loss plus ``beta`` times the adapted network's gradient on j
+    is accumulated into the network, which then takes one step."""
+
+    paper = "Li et al., Learning to Generalize: Meta-Learning for Domain Generalization (AAAI 2018)"
+    hparams = (
+        HParam(
+            "mldg_beta",
+            1.0,
+            (0.1, 1.0, 10.0),
+            "meta-test weight",
+            draw=lambda r: float(10 ** r.uniform(-1, 1)),
+        ),
+    )
+
+    def update(self, minibatches: Minibatches) -> dict[str, float]:
+        n = len(minibatches)
+        self.optimizer.zero_grad()
+        for p in self.network.parameters():
+            p.grad = torch.zeros_like(p)
+        objective = 0.0
+        for i, j in random_pairs(n, self.generator):
+            (xi, yi), (xj, yj) = minibatches[i], minibatches[j]
+            inner = copy.deepcopy(self.network)
+            inner_optimizer = self._optimizer(inner.parameters())
+            inner_loss = F.cross_entropy(inner(xi), yi)
+            inner_optimizer.zero_grad()
+            inner_loss.backward()
+            inner_optimizer.step()
+            for target, source in zip(self.network.parameters(), inner.parameters(), strict=True):
+                if source.grad is not None:
+                    target.grad.add_(source.grad / n)
+            outer_loss = F.cross_entropy(inner(xj), yj)
+            outer_grads = torch.autograd.grad(outer_loss, list(inner.parameters()), allow_unused=True)
+            for target, grad in zip(self.network.parameters(), outer_grads, strict=True):
+                if grad is not None:
+                    target.grad.add_(self.hp["mldg_beta"] * grad / n)
+            objective += inner_loss.item() + self.hp["mldg_beta"] * outer_loss.item()
+        self.optimizer.step()
+        return {"loss": objective / n}
