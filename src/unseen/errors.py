@@ -37,5 +37,9 @@ class HyperparameterError(SpecError):
     """A hyperparameter is unknown for the method or has an invalid value."""
 
 
+class EncoderError(UnseenError):
+    """An encoder's weights or optional backend are missing, or cannot be loaded offline."""
+
+
 class NotFittedError(UnseenError):
     """A method was asked for scores before it was fitted."""

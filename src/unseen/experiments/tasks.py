@@ -151,7 +151,49 @@ class DGTask(TaskRunner):
         return DG[method].all_hparams()
 
 
-TASKS: dict[str, TaskRunner] = {runner.task: runner for runner in (GZSLTask(), DGTask())}
+class FewShotTask(TaskRunner):
+    """Few-shot adaptation on paired embeddings under ``fewshot-kshot-v1`` or ``fewshot-b2n-v1``.
+
+    Options: ``shots`` (a list in a sweep gives one run per shot count), ``protocol`` (``kshot``
+    or ``b2n``) and ``test_fraction`` (used only for data without an official test part).
+    """
+
+    task = "fewshot"
+    options = {"shots": 16, "protocol": "kshot", "test_fraction": 0.5}
+
+    def load(self, data: str) -> Any:
+        from unseen.data.paired import load_paired
+
+        return load_paired(data)
+
+    def _protocol(self, spec: RunSpec):
+        from unseen.protocols.fewshot import PROTOCOLS
+
+        opts = {**self.options, **spec.options}
+        if opts["protocol"] not in PROTOCOLS:
+            raise UnknownNameError(
+                f"unknown few-shot protocol '{opts['protocol']}'; known: {', '.join(PROTOCOLS)}."
+            )
+        return PROTOCOLS[opts["protocol"]](int(opts["shots"]), spec.seed, float(opts["test_fraction"]))
+
+    def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        return self._protocol(spec).spec(dataset, spec.method, spec.hparams)
+
+    def run(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        return self._protocol(spec).run(dataset, spec.method, spec.hparams, device=spec.device)
+
+    def methods(self) -> list[str]:
+        from unseen.methods import VLM
+
+        return list(VLM)
+
+    def declared_hparams(self, method: str) -> tuple:
+        from unseen.methods import VLM
+
+        return VLM[method].hparams
+
+
+TASKS: dict[str, TaskRunner] = {runner.task: runner for runner in (GZSLTask(), DGTask(), FewShotTask())}
 
 
 def task_runner(task: str) -> TaskRunner:
