@@ -15,7 +15,7 @@ from typing import Any
 
 from unseen import __version__
 from unseen.experiments.record import timestamp
-from unseen.report.plots import domain_bars_png, seen_unseen_png
+from unseen.report.plots import domain_bars_png, seen_unseen_png, shot_curves_png
 from unseen.report.results import ResultTable
 
 STYLE = """
@@ -70,24 +70,40 @@ def _gzsl_curves(records: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _series(t: ResultTable) -> dict[str, list[tuple[float, float]]]:
+    """Per row of ``t``, ``(mean, standard error)`` of each column's complete cell (NaN if not)."""
+    series = {}
+    for method in t.rows:
+        points = []
+        for column in t.columns:
+            cell = t.cells.get((method, column))
+            values = cell.values if cell is not None and cell.complete else []
+            mean = float(sum(values) / len(values)) if values else math.nan
+            se = float(_standard_error(values)) if len(values) > 1 else 0.0
+            points.append((mean, se))
+        series[method] = points
+    return series
+
+
 def _dg_bars(tables: Sequence[ResultTable]) -> list[str]:
     """Per-domain accuracy bars of each DG table (its selected test accuracies)."""
     out = []
     for t in tables:
-        if t.task != "dg":
-            continue
-        series = {}
-        for method in t.rows:
-            bars = []
-            for column in t.columns:
-                cell = t.cells.get((method, column))
-                values = cell.values if cell is not None and cell.complete else []
-                mean = float(sum(values) / len(values)) if values else math.nan
-                se = float(_standard_error(values)) if len(values) > 1 else 0.0
-                bars.append((mean, se))
-            series[method] = bars
-        png = domain_bars_png(t.protocol, t.columns, series)
-        out.append(f"<h3>{html.escape(t.protocol)}</h3>" + _png_tag(png, f"per-domain accuracy {t.protocol}"))
+        if t.task == "dg":
+            png = domain_bars_png(t.protocol, t.columns, _series(t))
+            alt = f"per-domain accuracy {t.protocol}"
+            out.append(f"<h3>{html.escape(t.protocol)}</h3>" + _png_tag(png, alt))
+    return out
+
+
+def _shot_curves(tables: Sequence[ResultTable]) -> list[str]:
+    """Accuracy against shots per class for each few-shot table."""
+    out = []
+    for t in tables:
+        if t.task == "fewshot":
+            shots = [int(c.split("-")[0]) for c in t.columns]
+            png = shot_curves_png(t.protocol, f"{t.metric} (%)", shots, _series(t))
+            out.append(f"<h3>{html.escape(t.protocol)}</h3>" + _png_tag(png, f"k-shot curves {t.protocol}"))
     return out
 
 
@@ -177,6 +193,14 @@ def report_html(rows: Sequence[dict[str, Any]], tables: Sequence[ResultTable], t
             "<p>Each held-out domain's accuracy after model selection (the selection named in the "
             "table caption), mean over trial seeds with standard-error whiskers.</p>",
             *bars,
+        ]
+    curves = _shot_curves(tables)
+    if curves:
+        parts += [
+            "<h2>Few-shot curves</h2>",
+            "<p>The table's metric against shots per class, mean over seeds with a standard-error "
+            "band; hyperparameters were chosen on the few-shot validation set only.</p>",
+            *curves,
         ]
     parts += ["<h2>Runs</h2>", _runs_html(rows), "</body></html>"]
     return "\n".join(parts)

@@ -1,4 +1,4 @@
-"""Seen-unseen accuracy curves (Chao et al.) from GZSL run records, drawn with matplotlib."""
+"""Report figures drawn with matplotlib: seen-unseen curves, per-domain bars, k-shot curves."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -78,6 +79,34 @@ def domain_bars_png(
     ax.set_title(title)
     ax.legend(fontsize=7, ncols=min(len(series), 4))
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buf = BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def shot_curves_png(
+    title: str, metric: str, shots: Sequence[int], series: dict[str, Sequence[tuple[float, float]]]
+) -> bytes:
+    """Accuracy against shots per class (log-2 axis): one line per method, standard-error band.
+
+    ``series`` maps a method to one ``(mean, standard error)`` per shot count (NaN: missing).
+    """
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    for i, (name, values) in enumerate(sorted(series.items())):
+        means = np.array([m for m, _ in values])
+        errors = np.array([s for _, s in values])
+        colour = f"C{i % 10}"
+        ax.plot(shots, means, marker="o", color=colour, label=name)
+        ax.fill_between(shots, means - errors, means + errors, color=colour, alpha=0.15, linewidth=0)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(shots), [str(k) for k in shots])
+    ax.set_xlabel("shots per class")
+    ax.set_ylabel(metric)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = BytesIO()
     fig.savefig(buf, format="png")

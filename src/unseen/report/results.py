@@ -2,6 +2,7 @@
 
 GZSL: one table per protocol; rows are methods (with their variant, e.g. calibrated stacking),
 columns are datasets plus their average; a cell aggregates the runs that differ only in seed.
+Few-shot: one table per (protocol, dataset); rows are methods, columns are shot counts.
 DG: one table per dataset; rows are algorithms, columns are test domains plus their average; a
 cell is the model-selected test accuracy, aggregated over trial seeds.
 
@@ -29,16 +30,27 @@ from unseen.experiments.record import run_id
 
 @dataclass(frozen=True)
 class TableLayout:
-    """How runs of one task kind map to table cells."""
+    """How runs of one protocol map to tables and cells.
+
+    Columns are datasets (their content hash, shown by name) unless a layout says otherwise;
+    ``table`` splits a protocol's runs into several tables (few-shot: one per dataset).
+    """
 
     metric: str
     description: str
+    columns_kind: str = "datasets"
 
     def row(self, identity: dict[str, Any]) -> str:
-        raise NotImplementedError
+        return identity["method"]
 
     def column(self, identity: dict[str, Any]) -> str:
         return str(identity.get("data_hash"))
+
+    def table(self, identity: dict[str, Any]) -> str:
+        return ""
+
+    def column_order(self, column: str) -> Any:
+        return column
 
 
 class GZSLLayout(TableLayout):
@@ -46,13 +58,35 @@ class GZSLLayout(TableLayout):
         return identity["method"] + (" + CS" if identity.get("calibrate") else "")
 
 
+class FewShotLayout(TableLayout):
+    def column(self, identity: dict[str, Any]) -> str:
+        return f"{identity['shots']}-shot"
+
+    def table(self, identity: dict[str, Any]) -> str:
+        return str(identity["data_hash"])
+
+    def column_order(self, column: str) -> Any:
+        return int(column.split("-")[0])
+
+
 LAYOUTS: dict[str, TableLayout] = {
-    "gzsl": GZSLLayout(
+    "gzsl-ps-v1": GZSLLayout(
         "H",
         "harmonic mean of seen and unseen per-class top-1 (%); + CS: calibrated stacking, "
         "constant chosen on validation",
     ),
+    "fewshot-kshot-v1": FewShotLayout(
+        "acc",
+        "top-1 accuracy (%) on the test part, hyperparameters chosen on min(K, 4)-shot validation",
+        "shot counts",
+    ),
+    "fewshot-b2n-v1": FewShotLayout(
+        "H",
+        "harmonic mean of base and new accuracy (%), shots from base classes only",
+        "shot counts",
+    ),
 }
+"""Table layouts by protocol name."""
 
 
 @dataclass
@@ -144,7 +178,7 @@ def build_tables(
 
 
 def _score_tables(rows: list[dict[str, Any]], expected: list[dict[str, Any]] | None) -> list[ResultTable]:
-    """Tables of tasks whose runs each carry their headline metric (GZSL)."""
+    """Tables of protocols whose runs each carry their headline metric (GZSL, few-shot)."""
     by_id = {r["run_id"]: r for r in rows}
     names: dict[str, str] = {}
     for r in rows:
@@ -156,14 +190,13 @@ def _score_tables(rows: list[dict[str, Any]], expected: list[dict[str, Any]] | N
         if expected is not None
         else [(r["run_id"], r["spec"]) for r in rows if r.get("spec")]
     )
-    groups: dict[tuple[str, str], dict[tuple[str, str], Cell]] = defaultdict(dict)
+    groups: dict[tuple[str, str, str], dict[tuple[str, str], Cell]] = defaultdict(dict)
     for rid, identity in identities:
-        task, protocol = identity.get("task"), identity.get("protocol")
-        if task not in LAYOUTS:
+        layout = LAYOUTS.get(identity.get("protocol"))
+        if layout is None:
             continue
-        layout = LAYOUTS[task]
-        key = (layout.row(identity), layout.column(identity))
-        cell = groups[(task, protocol)].setdefault(key, Cell([], 0, 0, 0))
+        group = (identity["task"], identity["protocol"], layout.table(identity))
+        cell = groups[group].setdefault((layout.row(identity), layout.column(identity)), Cell([], 0, 0, 0))
         cell.expected += 1
         row = by_id.get(rid)
         status = row["status"] if row else None
@@ -174,20 +207,20 @@ def _score_tables(rows: list[dict[str, Any]], expected: list[dict[str, Any]] | N
         elif status == "running":
             cell.running += 1
     tables = []
-    for (task, protocol), cells in sorted(groups.items()):
-        layout = LAYOUTS[task]
-        column_ids = sorted({c for _, c in cells}, key=lambda h: names.get(h, h))
-        table_rows = sorted({r for r, _ in cells})
-        renamed = {(r, names.get(c, c)): cell for (r, c), cell in cells.items()}
+    for (task, protocol, table), cells in sorted(groups.items()):
+        layout = LAYOUTS[protocol]
+        label = {c: names.get(c, c) for _, c in cells}
+        columns = sorted(label, key=lambda c: layout.column_order(label[c]))
         tables.append(
             ResultTable(
                 task,
-                protocol,
+                f"{protocol} on {names.get(table, table)}" if table else protocol,
                 layout.metric,
                 layout.description,
-                [names.get(c, c) for c in column_ids],
-                table_rows,
-                renamed,
+                [label[c] for c in columns],
+                sorted({r for r, _ in cells}),
+                {(r, label[c]): cell for (r, c), cell in cells.items()},
+                layout.columns_kind,
             )
         )
     return tables
