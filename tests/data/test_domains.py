@@ -43,6 +43,23 @@ def test_colored_digits_follow_the_irm_construction():
         assert abs(disagreement - flip) < 0.05
 
 
+def test_mnist_vs_digits_puts_both_datasets_in_mnist_layout():
+    data = load_domains("builtin:mnist-vs-digits")
+    assert data.input_shape == (1, 28, 28) and data.domain_names == ("mnist", "digits")
+    digits = data.inputs[data.domain_indices(1)]
+    assert len(digits) == 1797
+    # MNIST centres digits in a 20x20 box: the 4-pixel border of the upsampled digits is empty.
+    assert digits[:, :, :4].max() == 0 and digits[:, :, -4:].max() == 0
+    assert digits.max() == pytest.approx(1.0)
+    # scipy's zoom maps corner pixels to corner pixels: the original 8x8 grid sits at multiples
+    # of 19/7 in the 20x20 box.
+    from sklearn.datasets import load_digits
+
+    grid = np.round(np.arange(8) * 19 / 7).astype(int) + 4
+    original = load_digits().images[0] / 16.0
+    assert np.corrcoef(digits[0, 0][np.ix_(grid, grid)].ravel(), original.ravel())[0, 1] > 0.98
+
+
 def test_npz_domains_round_trip(tmp_path):
     path = tmp_path / "f.npz"
     rng = np.random.default_rng(0)

@@ -13,6 +13,9 @@ the contents of ``builtin:rotated-mnist`` are the same for every algorithm, seed
   label = digit < 5, flipped with probability 0.25; the colour (red or green channel) equals the
   label, flipped with probability 0.1, 0.2 and 0.9 in the three domains; 2x14x14.
 - ``colored-digits``: the same construction on scikit-learn's digits; 2x8x8.
+- ``mnist-vs-digits``: a cross-dataset pair; domain ``mnist`` holds the MNIST digits, domain
+  ``digits`` scikit-learn's digits upsampled to MNIST's layout (the 8x8 image scaled to the
+  20x20 box MNIST centres its digits in, bilinear, then padded by 4 pixels); 1x28x28.
 """
 
 from __future__ import annotations
@@ -79,6 +82,20 @@ def _colored(name: str, images: np.ndarray, digits: np.ndarray, stride: int) -> 
     return _assemble(name, inputs, ys, ("digit>=5", "digit<5"), tuple(f"flip{p:g}" for p in COLOR_FLIPS))
 
 
+def _cross_dataset(name: str) -> DomainDataset:
+    mnist, mnist_labels = _mnist()
+    digits, digit_labels = _sklearn_digits()
+    box = ndimage.zoom(digits, (1, 20 / 8, 20 / 8), order=1)
+    upsampled = np.pad(np.clip(box, 0.0, 1.0), ((0, 0), (4, 4), (4, 4)))
+    return _assemble(
+        name,
+        [mnist[:, None], upsampled[:, None]],
+        [mnist_labels, digit_labels],
+        tuple(str(d) for d in range(10)),
+        ("mnist", "digits"),
+    )
+
+
 def _assemble(
     name: str, inputs: list, labels: list, class_names: tuple, domain_names: tuple
 ) -> DomainDataset:
@@ -99,6 +116,7 @@ BUILTIN_DOMAINS = {
     "rotated-digits": lambda: _rotated("rotated-digits", *_sklearn_digits()),
     "colored-mnist": lambda: _colored("colored-mnist", *_mnist(), stride=2),
     "colored-digits": lambda: _colored("colored-digits", *_sklearn_digits(), stride=1),
+    "mnist-vs-digits": lambda: _cross_dataset("mnist-vs-digits"),
 }
 
 
