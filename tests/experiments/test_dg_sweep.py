@@ -12,7 +12,7 @@ from unseen.experiments.store import ResultStore
 from unseen.experiments.sweep import load_sweep
 from unseen.protocols.dg_selection import SELECTIONS
 from unseen.report.html import report_html
-from unseen.report.results import build_tables, format_mean_se, render
+from unseen.report.results import build_tables, format_mean_spread, render
 
 DATA = "builtin:rotated-digits"  # six domains (rotation angles)
 
@@ -62,7 +62,7 @@ def test_dg_cells_hold_the_selected_test_accuracy_and_say_why_when_selection_can
     expected = [p.identity for p in planned]
     (table,) = build_tables(rows, expected, "training-val")
     pick = SELECTIONS["training-val"]([r["record"] for r in rows])
-    assert table.body() == [["erm", format_mean_se([100.0 * pick["test_acc"]]), table.body()[0][2]]]
+    assert table.body() == [["erm", format_mean_spread([100.0 * pick["test_acc"]]), table.body()[0][2]]]
     assert table.columns == ["0:0deg"]
     # LODO needs the runs holding out two domains; this sweep did not ask for them.
     (lodo,) = build_tables(rows, expected, "lodo")

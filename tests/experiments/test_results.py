@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from unseen.cli import main
-from unseen.report.results import Cell, format_mean_se
+from unseen.report.results import Cell, format_mean_spread
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -43,8 +43,9 @@ def test_without_the_sweep_only_runs_the_store_has_seen_appear(golden_store):
 
 
 def test_mean_and_standard_error_by_hand():
-    assert format_mean_se([40.0, 42.0, 47.0]) == "43.0 ± 2.1"  # sd 3.606 / sqrt(3) = 2.08
-    assert format_mean_se([12.34]) == "12.3 (n=1)"
+    assert format_mean_spread([40.0, 42.0, 47.0]) == "43.0 ± 2.1"  # sd 3.606 / sqrt(3) = 2.08
+    assert format_mean_spread([12.34]) == "12.3 (n=1)"
+    assert format_mean_spread([40.0, 42.0, 47.0], "std") == "43.0 ± 3.6"
     assert np.isclose(np.std([40.0, 42.0, 47.0], ddof=1) / np.sqrt(3), 2.0817, atol=1e-4)
 
 

@@ -15,7 +15,7 @@ from unseen.experiments.store import ResultStore
 from unseen.experiments.sweep import load_sweep
 from unseen.protocols.dg_selection import SELECTIONS
 from unseen.report.html import report_html
-from unseen.report.results import RENDERERS, build_tables, render
+from unseen.report.results import RENDERERS, SPREADS, build_tables, render
 
 DEFAULT_STORE = "unseen-results.sqlite"
 
@@ -74,7 +74,16 @@ SELECT_OPTION = click.option(
 )
 
 
-def _tables(store: str, sweep_file: str | None, select: str):
+SPREAD_OPTION = click.option(
+    "--spread",
+    type=click.Choice(sorted(SPREADS)),
+    default="se",
+    show_default=True,
+    help="The ± of each cell: standard error of the mean or standard deviation over seeds.",
+)
+
+
+def _tables(store: str, sweep_file: str | None, select: str, spread: str = "se"):
     path = Path(store)
     if not path.exists():
         raise SpecError(f"results store {path} does not exist; run `unseen sweep FILE --store {path}` first.")
@@ -83,7 +92,7 @@ def _tables(store: str, sweep_file: str | None, select: str):
     expected = None
     if sweep_file:
         expected = [p.identity for p in plan(load_sweep(sweep_file).runs)]
-    return rows, build_tables(rows, expected, select)
+    return rows, build_tables(rows, expected, select, spread)
 
 
 @main.command("results")
@@ -94,9 +103,10 @@ def _tables(store: str, sweep_file: str | None, select: str):
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="markdown", show_default=True)
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the tables here too.")
 @SELECT_OPTION
-def results_cmd(store, sweep_file, fmt, out, select) -> None:
-    """Per-dataset and average tables (mean ± SE over seeds); missing cells say why."""
-    _, tables = _tables(store, sweep_file, select)
+@SPREAD_OPTION
+def results_cmd(store, sweep_file, fmt, out, select, spread) -> None:
+    """Per-dataset and average tables (mean ± SE or std over seeds); missing cells say why."""
+    _, tables = _tables(store, sweep_file, select, spread)
     text = render(tables, fmt)
     click.echo(text)
     if out:

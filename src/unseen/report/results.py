@@ -99,9 +99,9 @@ class Cell:
     """Runs done whose trial the model selection cannot decide (it lacks the runs it needs)."""
     unselected_reason: str = ""
 
-    def text(self) -> str:
+    def text(self, spread: str = "se") -> str:
         if self.complete:
-            return format_mean_se(self.values)
+            return format_mean_spread(self.values, spread)
         if not self.expected or not (self.values or self.failed or self.running or self.unselected):
             return "not run"
         reasons = []
@@ -121,13 +121,17 @@ class Cell:
         return self.expected > 0 and len(self.values) == self.expected
 
 
-def format_mean_se(values: Sequence[float]) -> str:
-    """``mean ± SE`` with one decimal; the SE of a single value is not defined and not printed."""
+SPREADS = {"se": "standard error", "std": "standard deviation"}
+"""How a cell's ± is computed: the standard error of the mean, or the sample standard deviation."""
+
+
+def format_mean_spread(values: Sequence[float], spread: str = "se") -> str:
+    """``mean ± spread`` with one decimal; the spread of a single value is undefined and not printed."""
     mean = float(np.mean(values))
     if len(values) < 2:
         return f"{mean:.1f} (n=1)"
-    se = float(np.std(values, ddof=1) / math.sqrt(len(values)))
-    return f"{mean:.1f} ± {se:.1f}"
+    std = float(np.std(values, ddof=1))
+    return f"{mean:.1f} ± {std / math.sqrt(len(values)) if spread == 'se' else std:.1f}"
 
 
 @dataclass
@@ -140,6 +144,7 @@ class ResultTable:
     rows: list[str]
     cells: dict[tuple[str, str], Cell]
     columns_kind: str = "datasets"
+    spread: str = "se"
 
     def header(self) -> list[str]:
         return ["method", *self.columns, "avg"]
@@ -152,13 +157,14 @@ class ResultTable:
                 avg = f"{np.mean([np.mean(cell.values) for cell in cells]):.1f}"
             else:
                 avg = "incomplete"
-            out.append([r, *(cell.text() for cell in cells), avg])
+            out.append([r, *(cell.text(self.spread) for cell in cells), avg])
         return out
 
     def caption(self) -> str:
         return (
             f"Task {self.task}, protocol {self.protocol}: {self.metric} = {self.description}. "
-            f"Mean ± standard error over seeds; avg = mean over {self.columns_kind} of the column means."
+            f"Mean ± {SPREADS[self.spread]} over seeds; avg = mean over {self.columns_kind} of the column "
+            "means."
         )
 
 
@@ -166,15 +172,22 @@ def build_tables(
     rows: Iterable[dict[str, Any]],
     expected: Iterable[dict[str, Any]] | None = None,
     select: str = "training-val",
+    spread: str = "se",
 ) -> list[ResultTable]:
     """Tables from store rows (``ResultStore.records(status=None)``) and optional expected specs.
 
     ``expected`` are identity dicts of the runs a sweep asks for; a run absent from the store
-    counts as not run. ``select`` is the model-selection method of DG tables.
+    counts as not run. ``select`` is the model-selection method of DG tables; ``spread`` the
+    ± of every cell (:data:`SPREADS`).
     """
+    if spread not in SPREADS:
+        raise SpecError(f"unknown spread '{spread}'; use one of {', '.join(SPREADS)}.")
     rows = list(rows)
     expected = None if expected is None else list(expected)
-    return _score_tables(rows, expected) + dg_tables(rows, expected, select)
+    tables = _score_tables(rows, expected) + dg_tables(rows, expected, select)
+    for table in tables:
+        table.spread = spread
+    return tables
 
 
 def _score_tables(rows: list[dict[str, Any]], expected: list[dict[str, Any]] | None) -> list[ResultTable]:
