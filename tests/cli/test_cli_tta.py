@@ -72,3 +72,37 @@ def test_a_missing_or_damaged_model_file_is_a_clear_error(tmp_path):
         main, ["tta", "--model", str(damaged), "--data", "builtin:colored-digits", "--method", "t3a"]
     )
     assert result.exit_code == 2 and "not an unseen DG model file" in result.output
+
+
+def test_adapt_a_pretrained_encoder_probed_on_the_source_domains(tmp_path):
+    out = tmp_path / "tta.json"
+    result = CliRunner().invoke(
+        main,
+        [
+            "tta",
+            "--encoder",
+            "efficientnet-lite0",
+            "--data",
+            "builtin:rotated-digits?per_class=1",
+            "--domains",
+            "5",
+            "--method",
+            "tent",
+            "--batch-size",
+            "5",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert record["data"]["encoder"] == "efficientnet-lite0"
+    assert record["data"]["probe"]["source_domains"] == ["0deg", "15deg", "30deg", "45deg", "60deg"]
+    assert set(record["metrics"]["accuracy"]) == {"75deg"}
+
+
+def test_exactly_one_source_model_is_required():
+    result = CliRunner().invoke(main, ["tta", "--data", "builtin:rotated-digits", "--method", "tent"])
+    assert result.exit_code == 2 and "exactly one source model" in result.output

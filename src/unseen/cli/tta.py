@@ -1,4 +1,9 @@
-"""``unseen tta``: test-time adaptation of a trained DG model over a stream of target domains."""
+"""``unseen tta``: test-time adaptation over a stream of target domains.
+
+The source model is either a trained DG model (``--model``, from ``unseen dg --save-model``) or
+a pretrained image encoder with a linear probe fitted on the non-target domains (``--encoder``,
+:mod:`unseen.methods.tta.pretrained`), adapted on the target domains' images.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,17 @@ import numpy as np
 import torch
 from rich.table import Table
 
-from unseen.cli.app import console, main, parse_hparams
+from unseen.backbones.base import ENCODERS
+from unseen.backbones.cache import FeatureCache
+from unseen.backbones.extract import extract_features
+from unseen.cli.app import console, main, parse_hparams, progress_bar
 from unseen.data.domains import DomainDataset, load_domains
+from unseen.data.images import load_images
 from unseen.errors import DataFormatError, HyperparameterError
 from unseen.experiments.io import write_json
 from unseen.methods.dg.checkpoint import load_model
 from unseen.methods.registry import TTA
+from unseen.methods.tta.pretrained import probe_source
 from unseen.protocols.tta import STREAM_MODES, TargetDomain, TTAStreamProtocol
 
 
@@ -30,15 +40,80 @@ def _source_memory(model, meta: dict, dataset: DomainDataset) -> tuple[np.ndarra
     return feats, dataset.labels[rows]
 
 
+def _dg_source(model_path: str, data: str, domains: str | None, device: str | None):
+    """Source model, target streams and AdaNPC's memory from a saved DG model."""
+    model, meta = load_model(model_path, device)
+    dataset = load_domains(data)
+    if dataset.input_shape != tuple(meta["input_shape"]) or dataset.n_classes != meta["n_classes"]:
+        raise DataFormatError(
+            f"{data} has inputs {dataset.input_shape} and {dataset.n_classes} classes; the model expects "
+            f"{tuple(meta['input_shape'])} and {meta['n_classes']}."
+        )
+    if domains is None:
+        targets = meta["test_envs"] if dataset.hash == meta["data_hash"] else list(range(dataset.n_domains))
+    else:
+        targets = [int(d) for d in domains.split(",")]
+    streams = [
+        TargetDomain(
+            dataset.domain_names[k],
+            dataset.inputs[dataset.domain_indices(k)],
+            dataset.labels[dataset.domain_indices(k)],
+        )
+        for k in targets
+    ]
+
+    def memory() -> dict:
+        feats, labels = _source_memory(model, meta, dataset)
+        return {"source_features": feats, "source_labels": labels}
+
+    return model.featurizer, model.classifier, streams, memory, dataset, {"model": meta["run_id"]}
+
+
+def _encoder_source(encoder_name: str, data: str, domains: str | None, cache_dir, device: str | None):
+    """A pretrained encoder probed on the non-target domains; target streams of its input tensors."""
+    if domains is None:
+        raise click.UsageError("--encoder needs --domains: the target domain numbers, e.g. 3.")
+    dataset = load_images(data)
+    encoder = ENCODERS.create(encoder_name, device=device)
+    if not hasattr(encoder, "torch_featurizer"):
+        raise HyperparameterError(f"encoder '{encoder_name}' exposes no torch network to adapt.")
+    with progress_bar(f"{encoder_name} features") as update:
+        features, meta = extract_features(encoder, dataset, FeatureCache(cache_dir), progress=update)
+    as_domains = DomainDataset(
+        dataset.name, features, dataset.labels, dataset.domains, dataset.class_names, dataset.domain_names
+    )
+    targets = [int(d) for d in domains.split(",")]
+    source = probe_source(encoder.torch_featurizer(), as_domains, targets)
+    streams = []
+    for k in targets:
+        rows = np.flatnonzero(dataset.domains == k)
+        pixels = encoder.preprocess([dataset.load(int(i)) for i in rows]).cpu().numpy()
+        streams.append(
+            TargetDomain(dataset.domain_names[k], np.ascontiguousarray(pixels), dataset.labels[rows])
+        )
+
+    def memory() -> dict:
+        return {"source_features": source.source_features, "source_labels": source.source_labels}
+
+    info = {"encoder": meta["encoder"], "weights_sha256": meta["weights_sha256"], "probe": source.info}
+    return source.featurizer, source.classifier, streams, memory, dataset, info
+
+
 @main.command("tta")
 @click.option(
     "--model",
     "model_path",
-    required=True,
+    default=None,
     type=click.Path(dir_okay=False),
-    help="From `unseen dg --save-model`.",
+    help="A trained DG model, from `unseen dg --save-model`.",
 )
-@click.option("--data", required=True, help="Multi-domain data spec holding the target domains.")
+@click.option(
+    "--encoder",
+    default=None,
+    help="Or a pretrained image encoder (e.g. efficientnet-lite0) probed on the non-target domains.",
+)
+@click.option("--cache-dir", default=None, help="Feature cache folder for --encoder (default: ~/.cache).")
+@click.option("--data", required=True, help="Multi-domain data (images with --encoder) holding the targets.")
 @click.option("--method", required=True, help="TTA method (see `unseen methods --family tta`).")
 @click.option(
     "--domains", default=None, help="Target domain numbers, e.g. 1,2 (default: the model's test domains)."
@@ -51,42 +126,31 @@ def _source_memory(model, meta: dict, dataset: DomainDataset) -> tuple[np.ndarra
 @click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Write the run record (JSON) here."
 )
-def tta_cmd(model_path, data, method, domains, stream, batch_size, seed, hparams, device, out) -> None:
+def tta_cmd(
+    model_path, encoder, cache_dir, data, method, domains, stream, batch_size, seed, hparams, device, out
+) -> None:
     """Adapt online on target domains' unlabeled streams; print accuracy and gain over the source."""
-    model, meta = load_model(model_path, device)
-    dataset = load_domains(data)
-    if dataset.input_shape != tuple(meta["input_shape"]) or dataset.n_classes != meta["n_classes"]:
-        raise DataFormatError(
-            f"{data} has inputs {dataset.input_shape} and {dataset.n_classes} classes; the model expects "
-            f"{tuple(meta['input_shape'])} and {meta['n_classes']}."
-        )
-    if domains is None:
-        targets = meta["test_envs"] if dataset.hash == meta["data_hash"] else list(range(dataset.n_domains))
+    if (model_path is None) == (encoder is None):
+        raise click.UsageError("give exactly one source model: --model FILE or --encoder NAME.")
+    TTA[method]  # an unknown name fails before any work
+    if model_path is not None:
+        featurizer, classifier, streams, memory, dataset, info = _dg_source(model_path, data, domains, device)
     else:
-        targets = [int(d) for d in domains.split(",")]
-    stream_domains = [
-        TargetDomain(
-            dataset.domain_names[k],
-            dataset.inputs[dataset.domain_indices(k)],
-            dataset.labels[dataset.domain_indices(k)],
+        featurizer, classifier, streams, memory, dataset, info = _encoder_source(
+            encoder, data, domains, cache_dir, device
         )
-        for k in targets
-    ]
 
     def make(name: str, hp: dict):
-        extra = {}
-        if name == "adanpc":
-            feats, labels = _source_memory(model, meta, dataset)
-            extra = {"source_features": feats, "source_labels": labels}
-        return TTA[name](model.featurizer, model.classifier, seed=seed, device=device, **extra, **hp)
+        extra = memory() if name == "adanpc" else {}
+        return TTA[name](featurizer, classifier, seed=seed, device=device, **extra, **hp)
 
     protocol = TTAStreamProtocol(mode=stream, batch_size=batch_size, seed=seed)
     record = protocol.run(
         make,
         method,
-        stream_domains,
+        streams,
         parse_hparams(hparams),
-        data={"spec": data, "hash": dataset.hash, "model": meta["run_id"]},
+        data={"spec": data, "hash": dataset.hash, **info},
     )
     m = record["metrics"]
     table = Table(title=f"{protocol.name} ({stream}): {method} on {dataset.name}", title_justify="left")

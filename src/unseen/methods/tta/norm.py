@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from unseen.errors import HyperparameterError
 from unseen.methods.registry import TTA, HParam
@@ -33,10 +34,14 @@ class MixedBatchNorm(nn.Module):
         self.bias = None if bn.bias is None else nn.Parameter(bn.bias.detach().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dims = [0, *range(2, x.dim())]
+        if self.alpha == 0.0:  # plain test-batch statistics: the fused kernel, gradients included
+            return F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
+        var, mean = torch.var_mean(x, dim=[0, *range(2, x.dim())], unbiased=False)
+        mean = self.alpha * self.source_mean + (1 - self.alpha) * mean
+        var = self.alpha * self.source_var + (1 - self.alpha) * var
+        if not torch.is_grad_enabled():  # fused normalisation; it would not differentiate the statistics
+            return F.batch_norm(x, mean, var, self.weight, self.bias, training=False, eps=self.eps)
         shape = [1, -1] + [1] * (x.dim() - 2)
-        mean = self.alpha * self.source_mean + (1 - self.alpha) * x.mean(dim=dims)
-        var = self.alpha * self.source_var + (1 - self.alpha) * x.var(dim=dims, unbiased=False)
         out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.weight is not None:
             out = out * self.weight.view(shape) + self.bias.view(shape)

@@ -1,0 +1,57 @@
+"""``unseen extract``: image features of a dataset, through the feature cache, into one ``.npz``."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from unseen.backbones.base import ENCODERS, ImageEncoder
+from unseen.backbones.cache import FeatureCache
+from unseen.backbones.extract import extract_features, save_features
+from unseen.cli.app import console, main, progress_bar
+from unseen.data.images import load_images
+from unseen.errors import EncoderError
+
+
+@main.command("extract")
+@click.option("--encoder", required=True, help="Image encoder, e.g. efficientnet-lite0.")
+@click.option(
+    "--data",
+    required=True,
+    help="Image data spec: folder:ROOT, manifest:FILE.csv, builtin:rotated-mnist "
+    "(add ?per_class=K to subsample).",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Write the features here (.npz).")
+@click.option(
+    "--batch-size", default=8, show_default=True, help="Images per forward pass (CPU: 4-8 is fastest)."
+)
+@click.option("--weights", default=None, help="Local weights file (default: the weights the backend ships).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Feature cache folder (default: $UNSEEN_CACHE/features or ~/.cache/unseen/features).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
+@click.option("--device", default=None, help="Torch device (default: cuda if available, else cpu).")
+def extract_cmd(encoder, data, out, batch_size, weights, cache_dir, no_cache, device) -> None:
+    """Encode every image of DATA with ENCODER and write features, labels and domains to OUT."""
+    if no_cache and cache_dir:
+        raise click.UsageError("--cache-dir and --no-cache contradict each other; give one of them.")
+    dataset = load_images(data)
+    model = ENCODERS.create(encoder, weights=weights, device=device)
+    if not isinstance(model, ImageEncoder):
+        raise EncoderError(f"encoder '{encoder}' encodes {model.kind}, not images; pick an image encoder.")
+    cache = None if no_cache else FeatureCache(cache_dir)
+    start = time.perf_counter()
+    with progress_bar(f"{encoder} on {dataset.name}") as update:
+        features, meta = extract_features(model, dataset, cache=cache, batch_size=batch_size, progress=update)
+    elapsed = time.perf_counter() - start
+    save_features(out, features, dataset, meta)
+    status = "off" if cache is None else ("hit" if cache.hits else "miss")
+    console.print(
+        f"{len(dataset)} images, {len(dataset.class_names)} classes, {len(dataset.domain_names)} domain(s) "
+        f"-> {features.shape[1]}-d features in {elapsed:.1f} s (cache {status})"
+    )
+    console.print(f"features written to {out}")
