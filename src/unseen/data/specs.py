@@ -89,8 +89,8 @@ class SchemeRegistry(Generic[T]):
 
     def load(self, text: str) -> T:
         """The dataset ``text`` names; unknown schemes and bad options raise :class:`SpecError`."""
-        spec = parse_spec(text)
         self._import_loaders()
+        spec = parse_spec(text, self)
         if spec.scheme not in self._entries:
             close = difflib.get_close_matches(spec.scheme, self._entries, n=2)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -112,11 +112,13 @@ schemes = ZSL_SCHEMES.schemes
 load_dataset = ZSL_SCHEMES.load
 
 
-def parse_spec(text: str) -> DataSpec:
+def parse_spec(text: str, registry: SchemeRegistry | None = None) -> DataSpec:
+    """``text`` split into scheme, target and options; ``registry`` names the schemes in errors."""
     if ":" not in text:
+        registry = registry or ZSL_SCHEMES
         raise SpecError(
-            f"data spec '{text}' has no scheme; write SCHEME:TARGET, e.g. builtin:mnist-zsl, "
-            f"synthetic:CUB, xlsa17:DIR, npz:FILE. Schemes: {', '.join(schemes())}."
+            f"data spec '{text}' has no scheme; write SCHEME:TARGET[?key=value]. Schemes for "
+            f"{registry.kind} data: " + "; ".join(f"{help}" for help in registry.schemes().values()) + "."
         )
     scheme, rest = text.split(":", 1)
     target, _, query = rest.partition("?")
