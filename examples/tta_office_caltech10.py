@@ -17,6 +17,7 @@ import argparse
 import time
 
 import numpy as np
+import torch
 from torch import nn
 
 from unseen.backbones.base import ENCODERS
@@ -26,10 +27,36 @@ from unseen.data.domains import DomainDataset
 from unseen.data.images import load_images
 from unseen.experiments.io import write_json
 from unseen.methods.registry import TTA
+from unseen.methods.tta.norm import replace_batchnorm
 from unseen.methods.tta.pretrained import probe_source
 from unseen.protocols.tta import TargetDomain, TTAStreamProtocol
 
 IMAGE_METHODS = ("bn-adapt", "alpha-bn", "tent", "shot-im")
+BN_CHECK_DOMAIN, BN_CHECK_PER_CLASS = "amazon", 7
+
+
+def batch_statistics_effect(encoder, root: str) -> dict[str, float]:
+    """How much test-batch BatchNorm statistics change the backbone, on one batch of Amazon images.
+
+    Mean cosine similarity of the features under test-batch statistics (``bn-adapt``'s
+    normalisation) to those under the running statistics, and how often the network's own
+    ImageNet head predicts the same class under both.
+    """
+    batch = load_images(f"folder:{root}?domains={BN_CHECK_DOMAIN}&per_class={BN_CHECK_PER_CLASS}")
+    x = encoder.preprocess([batch.load(i) for i in range(len(batch))])
+    running, head = encoder.torch_featurizer(), encoder.imagenet_classifier()
+    adapted = encoder.torch_featurizer()
+    replace_batchnorm(adapted, alpha=0.0)
+    with torch.no_grad():
+        a, b = running(x), adapted(x)
+        agree = (head(a).argmax(1) == head(b).argmax(1)).float().mean()
+    return {
+        "images": len(batch),
+        "cosine": float(nn.functional.cosine_similarity(a, b).mean()),
+        "imagenet_top1_agreement": float(agree),
+    }
+
+
 FEATURE_METHODS = ("t3a", "adanpc")
 
 
@@ -39,7 +66,12 @@ def main() -> None:
     parser.add_argument("--out", default="tta-office-caltech10.json")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--methods", default=",".join(IMAGE_METHODS + FEATURE_METHODS))
+    parser.add_argument("--bn-check-only", action="store_true", help="Only the BatchNorm statistics check.")
     args = parser.parse_args()
+    bn_check = batch_statistics_effect(ENCODERS.create("efficientnet-lite0"), args.data)
+    print(f"test-batch BatchNorm statistics on {BN_CHECK_DOMAIN}: {bn_check}", flush=True)
+    if args.bn_check_only:
+        return
 
     images = load_images(f"folder:{args.data}")
     encoder = ENCODERS.create("efficientnet-lite0")
@@ -49,7 +81,8 @@ def main() -> None:
     )
     protocol = TTAStreamProtocol(mode="single", batch_size=args.batch_size, seed=0)
     methods = args.methods.split(",")
-    results = {"encoder": meta["encoder"], "weights_sha256": meta["weights_sha256"], "targets": {}}
+    results = {"encoder": meta["encoder"], "weights_sha256": meta["weights_sha256"], "bn_check": bn_check}
+    results["targets"] = {}
     for target, name in enumerate(images.domain_names):
         source = probe_source(encoder.torch_featurizer(), as_domains, [target])
         rows = np.flatnonzero(images.domains == target)

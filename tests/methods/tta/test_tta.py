@@ -133,6 +133,8 @@ def test_mixed_batchnorm_matches_eval_and_train_mode_batchnorm():
     var = 0.25 * bn.running_var + 0.75 * x.var(0, unbiased=False)
     expected = (x - mean) / torch.sqrt(var + bn.eps) * bn.weight + bn.bias
     assert torch.allclose(MixedBatchNorm(bn, 0.25)(x), expected, atol=1e-6)
+    with torch.no_grad():  # the fused path taken when no gradient is needed
+        assert torch.allclose(MixedBatchNorm(bn, 0.25)(x), expected, atol=1e-6)
 
 
 def test_information_maximization_loss_by_hand():
