@@ -41,5 +41,25 @@ class EncoderError(UnseenError):
     """An encoder's weights or optional backend are missing, or cannot be loaded offline."""
 
 
+class SweepFileError(SpecError):
+    """A sweep file is missing, unreadable or has a field with the wrong shape."""
+
+
+class StoreError(UnseenError):
+    """The results store was used wrongly or its file cannot be used."""
+
+
+class StoreFormatError(StoreError):
+    """The store file exists but is not an SQLite database."""
+
+
+class StoreSchemaError(StoreError):
+    """The store file is SQLite but has an unknown or newer schema."""
+
+
+class ExecutorError(UnseenError):
+    """An executor cannot start (e.g. no Ray cluster at the given address)."""
+
+
 class NotFittedError(UnseenError):
     """A method was asked for scores before it was fitted."""

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from unseen.errors import SweepFileError
 from unseen.experiments import tasks
 from unseen.experiments.executors import make_executor
 from unseen.experiments.launch import launch, plan
 from unseen.experiments.record import run_id
 from unseen.experiments.spec import RunSpec
 from unseen.experiments.store import ResultStore
-from unseen.experiments.sweep import SweepFileError, load_sweep
+from unseen.experiments.sweep import load_sweep
 
 DATA = "synthetic:CUB?scale=0.1&dim=64"
 
@@ -220,3 +221,33 @@ def test_kill_9_of_the_driver_loses_and_duplicates_nothing(tmp_path):
 def test_run_spec_round_trips_through_a_dict():
     spec = RunSpec("gzsl", DATA, "eszsl", 3, {"alpha": 1.0}, {"calibrate": True})
     assert RunSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_a_yaml_sweep_expands_to_the_same_runs_as_its_toml_twin(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        f"""
+store: results.sqlite
+runs:
+  - task: gzsl
+    data: ["{DATA}"]
+    methods: [eszsl, sae]
+    seeds: [0, 1]
+    options:
+      calibrate: [false, true]
+      search: default
+"""
+    )
+    toml = load_sweep(write_sweep(tmp_path))
+    yaml = load_sweep(tmp_path / "s.yaml")
+    assert yaml.runs == toml.runs and yaml.store == toml.store
+
+
+def test_unreadable_yaml_and_unknown_formats_name_the_file(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("runs: [unclosed\n")
+    with pytest.raises(SweepFileError, match=r"bad.yml is not valid YAML"):
+        load_sweep(bad)
+    other = tmp_path / "s.json"
+    other.write_text("{}")
+    with pytest.raises(SweepFileError, match=r"unknown format '.json'"):
+        load_sweep(other)

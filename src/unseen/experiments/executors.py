@@ -17,12 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-from unseen.errors import SpecError, UnseenError
-
-
-class ExecutorError(UnseenError):
-    """An executor cannot start (e.g. no Ray cluster at the given address)."""
-
+from unseen.errors import ExecutorError, SpecError
 
 Outcome = dict[str, Any]
 """``{"run_id", "status": "done", "record"}`` or ``{"run_id", "status": "failed", "error"}``."""

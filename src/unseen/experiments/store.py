@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from unseen.errors import UnseenError
+from unseen.errors import StoreError, StoreFormatError, StoreSchemaError
 from unseen.experiments.io import atomic_write_bytes
 from unseen.experiments.record import run_id as compute_run_id
 from unseen.experiments.record import timestamp
@@ -47,18 +47,6 @@ METRIC_COLUMNS = ("S", "U", "H", "ZSL", "AUSUC")
 EXPORT_SUFFIXES = (".csv", ".parquet")
 
 _INHERITED: list[sqlite3.Connection] = []  # connections copied in by fork, kept open on purpose
-
-
-class StoreError(UnseenError):
-    """The results store was used wrongly or its file cannot be used."""
-
-
-class StoreFormatError(StoreError):
-    """The store file exists but is not an SQLite database."""
-
-
-class StoreSchemaError(StoreError):
-    """The store file is SQLite but has an unknown or newer schema."""
 
 
 _SCHEMA_SQL = f"""

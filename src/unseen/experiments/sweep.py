@@ -1,4 +1,4 @@
-"""Sweep files: a declarative TOML file that expands into run specs.
+"""Sweep files: a declarative TOML (or YAML) file that expands into run specs.
 
 A sweep file holds one or more ``[[runs]]`` blocks; each block is the cartesian product of its
 lists::
@@ -20,6 +20,7 @@ lists::
 
 ``sweep_hparams`` turns a method's declared search space into separate runs (DomainBed's
 random search); ``"none"`` leaves the choice to the task's protocol (GZSL selects on validation).
+A ``.yaml`` / ``.yml`` file holds the same keys: ``store`` and a list ``runs`` of blocks.
 """
 
 from __future__ import annotations
@@ -30,16 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unseen.errors import SpecError, UnseenError
+from unseen.errors import SweepFileError, UnseenError
 from unseen.experiments.spec import RunSpec
 from unseen.experiments.tasks import task_runner
 from unseen.protocols.search import candidates
 
 BLOCK_KEYS = {"task", "data", "methods", "seeds", "hparams", "sweep_hparams", "hparams_seed", "options"}
-
-
-class SweepFileError(SpecError):
-    """A sweep file is missing, unreadable or has a field with the wrong shape."""
 
 
 @dataclass(frozen=True)
@@ -51,15 +48,38 @@ class Sweep:
     store: Path | None
 
 
+def _read_toml(path: Path) -> Any:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SweepFileError(f"sweep file {path} is not valid TOML: {exc}.") from None
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SweepFileError(f"sweep file {path} is not valid YAML: {exc}.") from None
+
+
+READERS = {".toml": _read_toml, ".yaml": _read_yaml, ".yml": _read_yaml}
+"""Sweep file readers by file suffix."""
+
+
 def load_sweep(path: str | Path) -> Sweep:
     """Parse and expand the sweep file at ``path``; errors name the file, the field and the fix."""
     path = Path(path)
     if not path.is_file():
         raise SweepFileError(f"sweep file {path} does not exist; pass the path of a .toml sweep file.")
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SweepFileError(f"sweep file {path} is not valid TOML: {exc}.") from None
+    if path.suffix.lower() not in READERS:
+        raise SweepFileError(
+            f"sweep file {path}: unknown format '{path.suffix}'; name it .toml, .yaml or .yml."
+        )
+    doc = READERS[path.suffix.lower()](path)
+    if not isinstance(doc, dict):
+        raise SweepFileError(f"sweep file {path}: the top level must be a table/mapping with 'runs'.")
     unknown = sorted(set(doc) - {"store", "runs"})
     if unknown:
         raise SweepFileError(
