@@ -10,6 +10,7 @@ from unseen.data.domains import load_domains
 from unseen.experiments.io import write_json
 from unseen.methods.dg.averaging import WRAPPERS
 from unseen.methods.dg.checkpoint import save_model as save
+from unseen.methods.dg.optimizers import UPDATE_RULES
 from unseen.protocols.dg import DGProtocol
 from unseen.protocols.dg_selection import SELECTIONS
 
@@ -38,7 +39,13 @@ def _envs(text: str) -> tuple[int, ...]:
     "--wrapper",
     type=click.Choice(sorted(WRAPPERS)),
     default=None,
-    help="Weight averaging evaluated and saved instead of the last iterate: ema or swa.",
+    help="Weight averaging evaluated and saved instead of the last iterate: ema, swa or swad.",
+)
+@click.option(
+    "--update-rule",
+    type=click.Choice(sorted(UPDATE_RULES)),
+    default=None,
+    help="Flatness-seeking update on the algorithm's objective: sam or fad.",
 )
 @click.option(
     "--save-model",
@@ -58,12 +65,19 @@ def dg_cmd(
     device,
     out,
     wrapper,
+    update_rule,
     save_model,
 ) -> None:
     """Train ALGORITHM with the test domain(s) held out; print per-domain accuracies."""
     dataset = load_domains(data)
     protocol = DGProtocol(
-        _envs(test_env), steps, checkpoint_freq, trial_seed=trial_seed, seed=seed, wrapper=wrapper
+        _envs(test_env),
+        steps,
+        checkpoint_freq,
+        trial_seed=trial_seed,
+        seed=seed,
+        wrapper=wrapper,
+        update_rule=update_rule,
     )
     with progress_bar(f"{algorithm} on {dataset.name}") as update:
         model, record = protocol.train(

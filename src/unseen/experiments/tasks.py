@@ -80,7 +80,8 @@ class DGTask(TaskRunner):
     """Domain generalization under ``dg-lodo-v1``.
 
     Options: ``test_env`` (a domain number; a list in a sweep gives one run per domain),
-    ``steps``, ``checkpoint_freq``, ``holdout_fraction``, ``wrapper`` (``ema`` or ``swa``) and
+    ``steps``, ``checkpoint_freq``, ``holdout_fraction``, ``wrapper`` (``ema``, ``swa`` or
+    ``swad``), ``update_rule`` (``sam`` or ``fad``) and
     ``lodo_validation`` (also run every pair (test domain, other domain) held out, which
     leave-one-domain-out selection needs). The
     sweep's seed is the trial seed (the domains' in/out splits) and the algorithm's seed.
@@ -94,6 +95,7 @@ class DGTask(TaskRunner):
         "holdout_fraction": 0.2,
         "lodo_validation": False,
         "wrapper": "",
+        "update_rule": "",
     }
 
     def load(self, data: str) -> Any:
@@ -132,6 +134,7 @@ class DGTask(TaskRunner):
             trial_seed=spec.seed,
             seed=spec.seed,
             wrapper=opts["wrapper"] or None,
+            update_rule=opts["update_rule"] or None,
         )
 
     def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:

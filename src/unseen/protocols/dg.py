@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from unseen import __version__
 from unseen.data.domains import DomainDataset
@@ -30,6 +31,7 @@ from unseen.errors import SpecError
 from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, timestamp
 from unseen.methods.dg.averaging import WRAPPERS
 from unseen.methods.dg.base import Algorithm
+from unseen.methods.dg.optimizers import UPDATE_RULES
 from unseen.methods.registry import DG
 
 Progress = Callable[[int, int, str], None]
@@ -46,12 +48,17 @@ class DGProtocol:
     trial_seed: int = 0
     seed: int = 0
     wrapper: str | None = None
+    update_rule: str | None = None
 
     name = "dg-lodo-v1"
 
     def check(self, dataset: DomainDataset) -> None:
         if self.wrapper is not None and self.wrapper not in WRAPPERS:
             raise SpecError(f"unknown wrapper '{self.wrapper}'; available: {', '.join(WRAPPERS)}.")
+        if self.update_rule is not None and self.update_rule not in UPDATE_RULES:
+            raise SpecError(
+                f"unknown update rule '{self.update_rule}'; available: {', '.join(UPDATE_RULES)}."
+            )
         bad = [e for e in self.test_envs if not 0 <= e < dataset.n_domains]
         if bad or not self.test_envs:
             raise SpecError(
@@ -66,7 +73,7 @@ class DGProtocol:
 
     def spec(self, dataset: DomainDataset, algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
         """The identity of a run: what determines its numbers."""
-        return {
+        spec = {
             "task": "dg",
             "protocol": self.name,
             "data_hash": dataset.hash,
@@ -80,6 +87,9 @@ class DGProtocol:
             "seed": self.seed,
             "wrapper": self.wrapper,
         }
+        if self.update_rule is not None:  # absent by default, so earlier run ids stay valid
+            spec["update_rule"] = self.update_rule
+        return spec
 
     def run(
         self,
@@ -116,6 +126,7 @@ class DGProtocol:
             train_idx = [torch.as_tensor(splits[k][0]) for k in train_envs]
             batch_size = model.hp["batch_size"]
             averaging = WRAPPERS[self.wrapper]() if self.wrapper else None
+            update = UPDATE_RULES[self.update_rule](model).update if self.update_rule else model.update
             checkpoints, losses = [], {}
             for step in range(1, self.steps + 1):
                 minibatches = []
@@ -123,11 +134,15 @@ class DGProtocol:
                     rows = idx[torch.randint(len(idx), (batch_size,), generator=batches)].to(model.device)
                     minibatches.append((inputs[rows], labels[rows]))
                 model.train()
-                for key, value in model.update(minibatches).items():
+                for key, value in update(minibatches).items():
                     losses.setdefault(key, []).append(value)
                 if averaging is not None:
                     averaging.on_step(model, step)
                 if step % self.checkpoint_freq == 0 or step == self.steps:
+                    if hasattr(averaging, "on_checkpoint"):  # SWAD: validation loss of the current weights
+                        out_parts = [splits[k][1] for k in train_envs]
+                        val_loss = self._validation_loss(model.network, inputs, labels, out_parts)
+                        averaging.on_checkpoint(model, step, val_loss)
                     evaluated = averaging.final_network() if averaging is not None else model.network
                     checkpoints.append(
                         {
@@ -161,6 +176,7 @@ class DGProtocol:
             "test_envs": sorted(self.test_envs),
             "train_envs": train_envs,
             "wrapper": self.wrapper,
+            "update_rule": self.update_rule,
             "steps": self.steps,
             "checkpoint_freq": self.checkpoint_freq,
             "holdout_fraction": self.holdout_fraction,
@@ -175,6 +191,21 @@ class DGProtocol:
             "unseen_version": __version__,
             "created": timestamp(),
         }
+
+    @staticmethod
+    @torch.no_grad()
+    def _validation_loss(network, inputs, labels, parts, chunk: int = 1024) -> float:
+        """Mean over the given (training-domain ``out``) parts of their mean cross-entropy."""
+        network.eval()
+        losses = []
+        for idx in parts:
+            rows = torch.as_tensor(idx, device=inputs.device)
+            total = sum(
+                float(F.cross_entropy(network(inputs[r]), labels[r], reduction="sum"))
+                for r in rows.split(chunk)
+            )
+            losses.append(total / max(len(idx), 1))
+        return float(np.mean(losses))
 
     @staticmethod
     @torch.no_grad()

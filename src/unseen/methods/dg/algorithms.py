@@ -15,25 +15,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from unseen.methods.dg.base import Algorithm, Minibatches, concat, per_domain_losses
+from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
 from unseen.methods.dg.penalties import coral_penalty, irm_penalty, mmd_penalty, vrex_penalty
 from unseen.methods.registry import DG, HParam
 
 
 @DG.register("erm")
-class ERM(Algorithm):
+class ERM(SingleObjective):
     """Empirical risk minimization over the pooled training domains (Vapnik, 1998; the DomainBed
     baseline of Gulrajani & Lopez-Paz, *In Search of Lost Domain Generalization*, ICLR 2021)."""
 
     paper = "Gulrajani & Lopez-Paz, In Search of Lost Domain Generalization (ICLR 2021)"
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         x, y = concat(minibatches)
         loss = F.cross_entropy(self.predict(x), y)
-        self._step(loss)
-        return {"loss": loss.item()}
+        return loss, {"loss": loss.item()}
 
 
-class _AnnealedPenalty(Algorithm):
+class _AnnealedPenalty(SingleObjective):
     """Risk + penalty whose weight is 1 for the first ``anneal`` steps and ``lambda`` after, when
     the optimizer is reset (Adam's moments were fitted to the small-penalty objective)."""
 
@@ -43,10 +43,14 @@ class _AnnealedPenalty(Algorithm):
     def _build(self) -> None:
         self.update_count = 0
 
-    def _weight(self) -> float:
-        if self.update_count == self.hp[self.anneal_name]:
+    def _weight(self, commit: bool) -> float:
+        if commit and self.update_count == self.hp[self.anneal_name]:
             self.optimizer = self._optimizer(self.network.parameters())
         return self.hp[self.weight_name] if self.update_count >= self.hp[self.anneal_name] else 1.0
+
+    def _count(self, commit: bool) -> None:
+        if commit:
+            self.update_count += 1
 
 
 @DG.register("irm")
@@ -68,8 +72,8 @@ class IRM(_AnnealedPenalty):
     )
     weight_name, anneal_name = "irm_lambda", "irm_penalty_anneal_iters"
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
-        weight = self._weight()
+    def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
+        weight = self._weight(commit)
         x, _ = concat(minibatches)
         logits = self.predict(x)
         nll = torch.stack(per_domain_losses(logits, minibatches)).mean()
@@ -78,13 +82,9 @@ class IRM(_AnnealedPenalty):
             penalty = penalty + irm_penalty(logits[start : start + len(y)], y)
             start += len(y)
         penalty = penalty / len(minibatches)
-        self._step(nll + weight * penalty)
-        self.update_count += 1
-        return {
-            "loss": (nll + weight * penalty).item(),
-            "nll": nll.item(),
-            "penalty": float(penalty.detach()),
-        }
+        loss = nll + weight * penalty
+        self._count(commit)
+        return loss, {"loss": loss.item(), "nll": nll.item(), "penalty": float(penalty.detach())}
 
 
 @DG.register("vrex")
@@ -110,19 +110,18 @@ class VREx(_AnnealedPenalty):
     )
     weight_name, anneal_name = "vrex_lambda", "vrex_penalty_anneal_iters"
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
-        weight = self._weight()
+    def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
+        weight = self._weight(commit)
         x, _ = concat(minibatches)
         losses = torch.stack(per_domain_losses(self.predict(x), minibatches))
         mean, penalty = losses.mean(), vrex_penalty(losses)
         loss = mean + weight * penalty
-        self._step(loss)
-        self.update_count += 1
-        return {"loss": loss.item(), "nll": mean.item(), "penalty": penalty.item()}
+        self._count(commit)
+        return loss, {"loss": loss.item(), "nll": mean.item(), "penalty": penalty.item()}
 
 
 @DG.register("groupdro")
-class GroupDRO(Algorithm):
+class GroupDRO(SingleObjective):
     """Group distributionally robust optimization with online group weights
     (Sagawa et al., ICLR 2020): ``q_d <- q_d exp(eta * loss_d)``, normalised; loss = q . losses."""
 
@@ -140,13 +139,14 @@ class GroupDRO(Algorithm):
     def _build(self) -> None:
         self.register_buffer("q", torch.ones(self.n_domains))
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         losses = torch.stack([F.cross_entropy(self.predict(x), y) for x, y in minibatches])
         q = self.q[: len(minibatches)] * torch.exp(self.hp["groupdro_eta"] * losses.detach())
-        self.q[: len(minibatches)] = q / q.sum()
-        loss = torch.dot(losses, self.q[: len(minibatches)])
-        self._step(loss)
-        return {"loss": loss.item()}
+        q = q / q.sum()
+        if commit:
+            self.q[: len(minibatches)] = q
+        loss = torch.dot(losses, q)
+        return loss, {"loss": loss.item()}
 
 
 def random_pairs(n: int, generator: torch.Generator) -> list[tuple[int, int]]:
@@ -191,7 +191,7 @@ class Mixup(Algorithm):
         return {"loss": objective.item()}
 
 
-class _FeatureMatching(Algorithm):
+class _FeatureMatching(SingleObjective):
     """Risk + ``gamma`` x the mean over domain pairs of a discrepancy between their features."""
 
     hparams = (
@@ -204,7 +204,7 @@ class _FeatureMatching(Algorithm):
     def discrepancy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         feats = [self.featurizer(x) for x, _ in minibatches]
         objective = torch.stack(
             [F.cross_entropy(self.classifier(f), y) for f, (_, y) in zip(feats, minibatches, strict=True)]
@@ -212,8 +212,7 @@ class _FeatureMatching(Algorithm):
         pairs = list(itertools.combinations(range(len(feats)), 2))
         penalty = sum(self.discrepancy(feats[i], feats[j]) for i, j in pairs) / max(len(pairs), 1)
         loss = objective + self.hp["mmd_gamma"] * penalty
-        self._step(loss)
-        return {"loss": loss.item(), "nll": objective.item(), "penalty": float(penalty.detach())}
+        return loss, {"loss": loss.item(), "nll": objective.item(), "penalty": float(penalty.detach())}
 
 
 @DG.register("coral")
@@ -233,7 +232,7 @@ class MMD(_FeatureMatching):
 
 
 @DG.register("sd")
-class SpectralDecoupling(Algorithm):
+class SpectralDecoupling(SingleObjective):
     """Spectral Decoupling: risk + ``sd_reg`` x mean squared logit (Pezeshki et al., NeurIPS 2021)."""
 
     paper = "Pezeshki et al., Gradient Starvation: A Learning Proclivity in Neural Networks (NeurIPS 2021)"
@@ -241,12 +240,11 @@ class SpectralDecoupling(Algorithm):
         HParam("sd_reg", 0.1, (0.01, 0.1), "logit penalty", draw=lambda r: float(10 ** r.uniform(-5, -1))),
     )
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         x, y = concat(minibatches)
         logits = self.predict(x)
         loss = F.cross_entropy(logits, y) + self.hp["sd_reg"] * (logits**2).mean()
-        self._step(loss)
-        return {"loss": loss.item()}
+        return loss, {"loss": loss.item()}
 
 
 def fish_meta_step(meta: dict[str, torch.Tensor], inner: dict[str, torch.Tensor], meta_lr: float) -> dict:

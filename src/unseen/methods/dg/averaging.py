@@ -12,6 +12,8 @@ import copy
 import torch
 from torch import nn
 
+from unseen.methods.dg.swad import SWAD
+
 
 class EMA:
     """Exponential moving average of ``algorithm.network`` weights (Polyak averaging), decay ``decay``."""
@@ -57,5 +59,6 @@ class SWA(EMA):
         return 1.0 - 1.0 / self._n
 
 
-WRAPPERS: dict[str, type] = {"ema": EMA, "swa": SWA}
-"""Averaging callbacks by name (SAM, FAD and SWAD are not implemented yet)."""
+WRAPPERS: dict[str, type] = {"ema": EMA, "swa": SWA, "swad": SWAD}
+"""Averaging callbacks by name. SWAD also needs ``on_checkpoint`` with the validation loss; SAM and
+FAD change the update, not the weights kept: see :mod:`unseen.methods.dg.optimizers`."""
