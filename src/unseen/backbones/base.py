@@ -115,15 +115,8 @@ class EncoderRegistry:
 
 
 def _import_backends() -> None:
-    # Importing a backend module registers its encoders.
-    import importlib
-
-    for module in ("efficientnet_lite", "minilm", "local"):
-        try:
-            importlib.import_module(f"unseen.backbones.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"unseen.backbones.{module}":
-                raise
+    # Importing a backend module registers its encoders (optional libraries load lazily inside).
+    from unseen.backbones import efficientnet_lite, local, minilm  # noqa: F401
 
 
 ENCODERS = EncoderRegistry(_import_backends)

@@ -6,6 +6,8 @@ Schemes live in a registry; each loader module registers its own:
 - ``npz:FILE`` - features, labels, semantics and splits in one ``.npz`` (:mod:`unseen.data.npz`)
 - ``builtin:mnist-zsl`` - offline built-in benchmarks (:mod:`unseen.data.builtin`)
 - ``synthetic:NAME[?seed=..]`` - planted benchmarks shaped like real ones (:mod:`unseen.data.synthetic`)
+- ``text:SPEC[?encoder=..&templates=..&mode=..]`` - SPEC with text-embedding class semantics
+  (:mod:`unseen.data.text_semantics`)
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class SchemeRegistry(Generic[T]):
 
 def _import_zsl_loaders() -> None:
     # Importing the loader modules registers their schemes.
-    from unseen.data import builtin, npz, synthetic, xlsa17  # noqa: F401
+    from unseen.data import builtin, npz, synthetic, text_semantics, xlsa17  # noqa: F401
 
 
 ZSL_SCHEMES: SchemeRegistry[ZSLDataset] = SchemeRegistry("zero-shot", _import_zsl_loaders)

@@ -1,0 +1,76 @@
+"""The ``text:`` data-spec scheme: any zero-shot dataset with text embeddings as class semantics.
+
+``text:INNER_SPEC[?encoder=minilm&templates=imagenet80&mode=replace&weights=PATH&descriptions=FILE]``
+loads ``INNER_SPEC`` (any zero-shot spec, e.g. ``builtin:mnist-zsl`` or ``xlsa17:DIR``) and
+replaces its class semantics by prompt-ensembled text embeddings of its class names (see
+:func:`unseen.semantics.text.with_text_semantics`). The options after ``?`` listed in
+:data:`TEXT_OPTIONS` belong to ``text:``; every other option is handed to the inner spec, so
+``text:synthetic:CUB?seed=3&templates=photo`` is ``synthetic:CUB?seed=3`` with ``photo`` prompts.
+
+``descriptions`` names a JSON file mapping class names to a description or a list of them.
+Embeddings go through the feature cache (``$UNSEEN_CACHE/features``), keyed by encoder, weights
+and prompts, so a sweep encodes each class list once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from urllib.parse import urlencode
+
+from unseen.backbones.base import ENCODERS
+from unseen.backbones.cache import FeatureCache
+from unseen.data.model import ZSLDataset
+from unseen.data.specs import DataSpec, load_dataset, register_scheme
+from unseen.errors import DataFileNotFound, DataFormatError
+from unseen.semantics.text import Descriptions, with_text_semantics
+
+TEXT_OPTIONS = {"encoder", "templates", "mode", "weights", "descriptions"}
+
+
+def read_descriptions(path: str | Path) -> Descriptions:
+    """``{class name: description or [descriptions]}`` from a JSON file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataFileNotFound(f"descriptions file {path} does not exist; give the path of a JSON file.")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataFormatError(f"descriptions file {path} is not valid UTF-8 JSON ({exc}).") from None
+
+    def is_text_list(v: object) -> bool:
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+    if not isinstance(content, dict) or not all(
+        isinstance(v, str) or is_text_list(v) for v in content.values()
+    ):
+        raise DataFormatError(
+            f"descriptions file {path} must hold one JSON object mapping each class name to a string "
+            'or a list of strings, e.g. {"zebra": ["has black and white stripes"]}.'
+        )
+    return content
+
+
+@register_scheme(
+    "text",
+    help="text:SPEC[?encoder=minilm&templates=imagenet80&mode=replace|concat] - class semantics "
+    "from text embeddings of SPEC's class names",
+)
+def load_text_spec(spec: DataSpec) -> ZSLDataset:
+    """Loader for ``text:INNER_SPEC[?...]``."""
+    own = {k: v for k, v in spec.options.items() if k in TEXT_OPTIONS}
+    passed_on = {k: v for k, v in spec.options.items() if k not in TEXT_OPTIONS}
+    inner = spec.target + (f"?{urlencode(passed_on)}" if passed_on else "")
+    dataset = load_dataset(inner)
+    encoder = ENCODERS.create(own.get("encoder", "minilm"), weights=own.get("weights"))
+    descriptions = read_descriptions(own["descriptions"]) if own.get("descriptions") else None
+    result = with_text_semantics(
+        dataset,
+        encoder,
+        templates=own.get("templates", "imagenet80"),
+        mode=own.get("mode", "replace"),
+        descriptions=descriptions,
+        cache=FeatureCache(),
+    )
+    return dataclasses.replace(result, source=spec.text)
