@@ -81,7 +81,8 @@ class CADAVAE(GZSLMethod):
     ``seen_per_class`` encodings of real features per seen class and ``unseen_per_class``
     attribute encodings per unseen class; test features are embedded by the feature encoder's
     mean. ``cls_epochs`` is selected on validation via :meth:`checkpoint` (the official code
-    picks the best classifier epoch on the test set; we never do).
+    trains its classifier for a fixed 23 epochs and reports the last; it evaluates on the test
+    set after every epoch, which we never do).
     """
 
     paper = (
