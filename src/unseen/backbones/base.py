@@ -10,9 +10,12 @@ package or a local path, and a missing file raises :class:`~unseen.errors.Encode
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,6 +77,21 @@ class TextEncoder(ABC):
     @abstractmethod
     def encode_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Embeddings of ``texts``, one row each, in order."""
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per (path, size, modification time) in a process."""
+    stat = path.stat()
+    return _file_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 EncoderFactory = Callable[..., ImageEncoder | TextEncoder]

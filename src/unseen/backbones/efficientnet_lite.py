@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import importlib.util
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -38,8 +37,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from unseen.backbones.base import ENCODERS, ImageEncoder, ImagePreprocessing, ProgressFn
-from unseen.data.images import open_rgb
+from unseen.backbones.base import ENCODERS, ImageEncoder, ImagePreprocessing, ProgressFn, file_sha256
+from unseen.data.images import to_rgb
 from unseen.errors import EncoderError
 
 MODEL_NAME = "efficientnet-lite0"
@@ -65,28 +64,6 @@ def packaged_weights_path() -> Path:
             "or pass weights=PATH (--weights) to a local copy of the .pth file."
         )
     return Path(list(spec.submodule_search_locations)[0]) / "models" / PACKAGED_WEIGHTS
-
-
-@functools.lru_cache(maxsize=8)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, computed once per (path, size, modification time) in a process."""
-    stat = path.stat()
-    return _file_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-def to_rgb(image: Any) -> Image.Image:
-    """``image`` (a PIL image or a path to one) as an RGB PIL image."""
-    if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
-    return open_rgb(image)
 
 
 def crop_and_resize(image: Image.Image, preprocessing: ImagePreprocessing) -> np.ndarray:

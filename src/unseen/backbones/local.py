@@ -32,8 +32,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from unseen.backbones.base import ENCODERS, ImageEncoder, ImagePreprocessing, ProgressFn, TextEncoder
-from unseen.backbones.efficientnet_lite import file_sha256, to_rgb
+from unseen.backbones.base import (
+    ENCODERS,
+    ImageEncoder,
+    ImagePreprocessing,
+    ProgressFn,
+    TextEncoder,
+    file_sha256,
+)
 from unseen.backbones.minilm import (
     SentenceEncoder,
     check_model_folder,
@@ -41,6 +47,7 @@ from unseen.backbones.minilm import (
     load_hf,
     read_json,
 )
+from unseen.data.images import to_rgb
 from unseen.errors import EncoderError
 
 PIL_RESAMPLING = {int(m): m.name.lower() for m in Image.Resampling}

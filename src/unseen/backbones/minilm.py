@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unseen.backbones.base import ENCODERS, TextEncoder
-from unseen.backbones.efficientnet_lite import file_sha256
+from unseen.backbones.base import ENCODERS, TextEncoder, file_sha256
 from unseen.errors import EncoderError
 
 MODEL_NAME = "all-MiniLM-L6-v2"

@@ -29,7 +29,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -51,6 +51,13 @@ def open_rgb(path: str | Path) -> Image.Image:
         raise DataFileNotFound(f"image file {path} does not exist.") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataFormatError(f"image file {path} cannot be decoded ({exc}); replace or remove it.") from None
+
+
+def to_rgb(image: Any) -> Image.Image:
+    """``image`` (a PIL image or a path to one) as an RGB PIL image."""
+    if isinstance(image, Image.Image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    return open_rgb(image)
 
 
 class ImageSource(Protocol):
