@@ -8,7 +8,7 @@ import torch
 
 from unseen.data.synthetic import synthetic_dataset
 from unseen.methods import GZSL
-from unseen.methods.gzsl.cada_vae import gaussian_w2, kl_to_standard, warmup
+from unseen.methods.gzsl.cada_vae import gaussian_w2, kl_to_standard, sample_latent, warmup
 from unseen.protocols.gzsl import evaluate
 
 
@@ -40,6 +40,17 @@ def test_wasserstein_and_kl_by_hand():
     assert kl_to_standard(mu1, lv1).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_latent_samples_official_and_standard():
+    mu = torch.tensor([[1.0, -1.0], [0.0, 2.0]])
+    logvar = torch.log(torch.tensor([[4.0, 1.0], [9.0, 0.25]]))
+    eps = torch.tensor([[0.5, -2.0], [-1.0, 3.0]])
+    # official: sigma = exp(logvar) (not its square root), one draw per row (eps[:, 0])
+    official = torch.tensor([[1.0 + 0.5 * 4, -1.0 + 0.5 * 1], [0.0 - 9.0, 2.0 - 0.25]])
+    torch.testing.assert_close(sample_latent(mu, logvar, eps, "official"), official)
+    standard = torch.tensor([[1.0 + 0.5 * 2, -1.0 - 2.0 * 1], [0.0 - 3.0, 2.0 + 3.0 * 0.5]])
+    torch.testing.assert_close(sample_latent(mu, logvar, eps, "standard"), standard)
+
+
 def test_unseen_accuracy_beats_eszsl_without_calibration(data):
     eszsl = evaluate(GZSL["eszsl"]().fit(data.train_set()), data, None).metrics
     vae = evaluate(fit(data), data, None).metrics
@@ -64,3 +75,7 @@ def test_paper_defaults():
     widths = (p["hidden_enc_x"], p["hidden_dec_x"], p["hidden_enc_a"], p["hidden_dec_a"])
     assert widths == (1560, 1660, 1450, 665)
     assert (p["beta"], p["cross_weight"], p["align_weight"]) == (0.25, 2.37, 8.13)
+    assert (p["latent_noise"], p["feature_scaling"], p["cls_batch_size"]) == ("official", "minmax", 32)
+    cls = GZSL["cada-vae"]
+    official_cls_steps = {"CUB": 23, "SUN": 21, "AWA1": 33, "AWA2": 29}  # its GZSL cls_train_steps
+    assert {name: cls.defaults_for(name)["cls_epochs"] for name in official_cls_steps} == official_cls_steps

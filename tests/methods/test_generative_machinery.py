@@ -11,6 +11,7 @@ from unseen.methods.gzsl.generative import (
     BatchSampler,
     ConditionalGenerator,
     MinMaxScaler,
+    SoftmaxClassifier,
     gradient_penalty,
     init_weights,
     stream,
@@ -90,6 +91,24 @@ def test_softmax_classifier_learns_separable_data_and_reports_every_epoch():
     )
     assert seen == [1, 2, 3, 4, 5]
     assert (clf(X).argmax(1).numpy() == y).mean() > 0.95
+
+
+def test_softmax_classifier_takes_the_steps_of_autograd_and_torch_adam():
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(90, 6, generator=g), torch.randint(0, 4, (90,), generator=g)
+    clf = train_softmax(X, y, 4, 3, stream(0, "c"), lr=1e-2, beta1=0.5, batch_size=16)
+
+    gen = stream(0, "c")
+    reference = init_weights(SoftmaxClassifier(6, 4), gen)
+    opt = torch.optim.Adam(reference.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    sampler = BatchSampler(90, 16, gen, torch.device("cpu"))
+    for _ in range(3):
+        for idx in sampler.epoch():
+            opt.zero_grad()
+            torch.nn.functional.nll_loss(reference(X[idx]), y[idx]).backward()
+            opt.step()
+    torch.testing.assert_close(clf.fc.weight, reference.fc.weight, rtol=0, atol=1e-6)
+    torch.testing.assert_close(clf.fc.bias, reference.fc.bias, rtol=0, atol=1e-6)
 
 
 def test_dataset_defaults_are_keyed_by_xlsa17_name():

@@ -12,7 +12,13 @@ from unseen.data.model import TrainSet
 from unseen.errors import HyperparameterError
 from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.generative.classifier import SoftmaxClassifier, train_softmax
-from unseen.methods.gzsl.generative.training import BatchSampler, gaussian, stream
+from unseen.methods.gzsl.generative.training import (
+    FEATURE_SCALINGS,
+    BatchSampler,
+    MinMaxScaler,
+    gaussian,
+    stream,
+)
 from unseen.methods.gzsl.preprocessing import SEMANTIC_NORMS, normalize_semantics
 from unseen.methods.gzsl.torch_setup import as_tensor, resolve_device
 from unseen.methods.registry import GZSL, HParam
@@ -37,12 +43,29 @@ def kl_to_standard(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum()
 
 
+LATENT_NOISE = ("official", "standard")
+"""How a latent sample is drawn from an encoder's ``(mu, logvar)``: ``standard`` is the usual
+reparameterisation ``mu + eps * exp(logvar / 2)`` with ``eps ~ N(0, I)``; ``official`` is what
+the authors' code does, ``mu + eps * exp(logvar)`` with one scalar ``eps ~ N(0, 1)`` per sample
+shared by all latent dimensions (its KL and alignment terms still read ``exp(logvar)`` as the
+variance)."""
+
+
+def sample_latent(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor, kind: str) -> torch.Tensor:
+    """A latent sample from ``(mu, logvar)`` with standard-normal ``eps`` of ``mu``'s shape;
+    ``kind`` is one of :data:`LATENT_NOISE` (``official`` reads only ``eps[:, :1]``)."""
+    if kind == "official":
+        return mu + eps[:, :1] * logvar.exp()
+    return mu + eps * (0.5 * logvar).exp()
+
+
 def xavier(module: nn.Module, generator: torch.Generator) -> nn.Module:
-    """The official initialisation: Xavier-uniform weights (drawn from ``generator``), zero biases."""
+    """The official initialisation: Xavier-uniform weights with gain 0.5 (drawn from
+    ``generator``), zero biases; used for the VAEs and the final classifier."""
     with torch.no_grad():
         for layer in module.modules():
             if isinstance(layer, nn.Linear):
-                nn.init.xavier_uniform_(layer.weight, generator=generator)
+                nn.init.xavier_uniform_(layer.weight, gain=0.5, generator=generator)
                 layer.bias.zero_()
     return module
 
@@ -70,19 +93,23 @@ class CADAVAE(GZSLMethod):
     E. Schönfeld, S. Ebrahimi, S. Sinha, T. Darrell, Z. Akata, "Generalized Zero- and Few-Shot
     Learning via Aligned Variational Autoencoders", CVPR 2019.
 
-    One VAE per modality (image features, L2-normalised class attributes) with a shared latent
-    space of size ``latent``. Loss per minibatch: L1 reconstruction (summed) + ``beta`` * KL,
-    plus cross-reconstruction (decode each modality from the other's latent sample) and the
-    2-Wasserstein distance between the two encoders' diagonal Gaussians. The three weights are
-    warmed up linearly as in the official code (beta 0 -> 0.25 over epochs 0..93, cross
-    reconstruction 0 -> 2.37 over 21..75, alignment 0 -> 8.13 over 6..22). Adam (amsgrad)
-    lr 1.5e-4, batch 50, 100 epochs; hidden widths 1560/1660 (features) and 1450/665
-    (attributes). A linear softmax classifier is then trained on latent samples:
-    ``seen_per_class`` encodings of real features per seen class and ``unseen_per_class``
-    attribute encodings per unseen class; test features are embedded by the feature encoder's
-    mean. ``cls_epochs`` is selected on validation via :meth:`checkpoint` (the official code
-    trains its classifier for a fixed 23 epochs and reports the last; it evaluates on the test
-    set after every epoch, which we never do).
+    One VAE per modality (min-max scaled image features, L2-normalised class attributes) with a
+    shared latent space of size ``latent``. Loss per minibatch: L1 reconstruction (summed) +
+    ``beta`` * KL, plus cross-reconstruction (decode each modality from the other's latent
+    sample) and the 2-Wasserstein distance between the two encoders' diagonal Gaussians. The
+    three weights are warmed up linearly as in the official code (beta 0 -> 0.25 over epochs
+    0..93, cross reconstruction 0 -> 2.37 over 21..75, alignment 0 -> 8.13 over 6..22). Adam
+    (amsgrad) lr 1.5e-4, batch 50, 100 epochs; hidden widths 1560/1660 (features) and 1450/665
+    (attributes); Xavier-uniform initialisation with gain 0.5; latent samples drawn as the
+    official code draws them (``latent_noise``, see :data:`LATENT_NOISE`).
+
+    A linear softmax classifier (Adam lr 1e-3, beta1 0.5, batch 32) is then trained on latent
+    samples: for every seen class, the encodings of its first ``seen_per_class`` training
+    features (cycled when the class has fewer), and ``unseen_per_class`` encodings of every
+    unseen class's attributes; test features are embedded by the feature encoder's mean.
+    ``cls_epochs`` is selected on validation via :meth:`checkpoint` (the official code trains
+    its classifier for a per-dataset fixed number of epochs, 23 on CUB, and evaluates on the
+    test set after every epoch, which we never do).
     """
 
     paper = (
@@ -101,15 +128,22 @@ class CADAVAE(GZSLMethod):
         HParam("beta", 0.25, (0.25,), "final KL weight (warm-up epochs 0..93)"),
         HParam("cross_weight", 2.37, (2.37,), "final cross-reconstruction weight (warm-up 21..75)"),
         HParam("align_weight", 8.13, (8.13,), "final distribution-alignment weight (warm-up 6..22)"),
+        HParam("latent_noise", "official", ("official",), "latent sampling (see LATENT_NOISE)", LATENT_NOISE),
         HParam("seen_per_class", 200, (200,), "latent samples per seen class for the classifier"),
         HParam("unseen_per_class", 400, (400,), "latent samples per unseen class for the classifier"),
         HParam("cls_epochs", 23, (23,), "classifier epochs (maximum; selected on validation)"),
-        HParam("cls_lr", 1e-3, (1e-3,), "Adam learning rate of the classifier"),
+        HParam("cls_lr", 1e-3, (1e-3,), "Adam learning rate of the classifier (beta1 0.5)"),
         HParam("cls_batch_size", 32, (32,), "classifier minibatch size"),
+        HParam("feature_scaling", "minmax", ("minmax",), "feature scaling fitted on train", FEATURE_SCALINGS),
         HParam("semantic_norm", "l2", ("l2",), "class-semantics normalisation", SEMANTIC_NORMS),
     )
     selected_on_validation: ClassVar[tuple[str, ...]] = ("cls_epochs",)
-    dataset_defaults: ClassVar[dict[str, dict]] = {"CUB": {"cls_epochs": 23}}
+    dataset_defaults: ClassVar[dict[str, dict]] = {
+        "CUB": {"cls_epochs": 23},
+        "SUN": {"cls_epochs": 21},
+        "AWA1": {"cls_epochs": 33},
+        "AWA2": {"cls_epochs": 29},
+    }
     fast_hparams: ClassVar[dict] = {
         "hidden_enc_x": 128,
         "hidden_dec_x": 128,
@@ -131,8 +165,9 @@ class CADAVAE(GZSLMethod):
             if p[name] < 1:
                 raise HyperparameterError(f"method '{self.name}': {name} must be >= 1, got {p[name]}.")
         dev = self._device = resolve_device(self.device)
+        self._scaler = MinMaxScaler(train.features, p["feature_scaling"])
         S = as_tensor(normalize_semantics(train.classes.semantics, p["semantic_norm"]), dev)
-        X = as_tensor(train.features, dev)
+        X = as_tensor(self._scaler(train.features), dev)
         y = torch.as_tensor(np.asarray(train.labels, dtype=np.int64), device=dev)
         init = stream(self.seed, "init")
         d, k, z = X.shape[1], S.shape[1], p["latent"]
@@ -141,9 +176,10 @@ class CADAVAE(GZSLMethod):
         dec_x = xavier(decoder(z, p["hidden_dec_x"], d), init).to(dev)
         dec_a = xavier(decoder(z, p["hidden_dec_a"], k), init).to(dev)
         nets = nn.ModuleList([self._enc_x, self._enc_a, dec_x, dec_a])
-        opt = torch.optim.Adam(nets.parameters(), lr=p["lr"], amsgrad=True)
+        opt = torch.optim.Adam(nets.parameters(), lr=p["lr"], amsgrad=True, fused=True)
         gen = stream(self.seed, "vae")
         sampler = BatchSampler(len(X), min(p["batch_size"], len(X)), gen, dev)
+        noise = p["latent_noise"]
         l1 = nn.L1Loss(reduction="sum")
         stretch = p["epochs"] / 100  # the official schedule is for 100 epochs; shorter runs compress it
         ramps = {key: (start * stretch, end * stretch) for key, (start, end) in self.WARMUPS.items()}
@@ -157,12 +193,16 @@ class CADAVAE(GZSLMethod):
                 x, a = X[idx], S[y[idx]]
                 mu_x, lv_x = self._enc_x(x)
                 mu_a, lv_a = self._enc_a(a)
-                z_x = mu_x + eps[0, b] * (0.5 * lv_x).exp()
-                z_a = mu_a + eps[1, b] * (0.5 * lv_a).exp()
-                loss = l1(dec_x(z_x), x) + l1(dec_a(z_a), a)
-                loss = loss + beta * (kl_to_standard(mu_x, lv_x) + kl_to_standard(mu_a, lv_a))
-                if cross > 0:
-                    loss = loss + cross * (l1(dec_x(z_a), x) + l1(dec_a(z_x), a))
+                z_x = sample_latent(mu_x, lv_x, eps[0, b], noise)
+                z_a = sample_latent(mu_a, lv_a, eps[1, b], noise)
+                loss = beta * (kl_to_standard(mu_x, lv_x) + kl_to_standard(mu_a, lv_a))
+                if cross > 0:  # decode both latents in one pass per decoder
+                    x_rec, x_cross = dec_x(torch.cat([z_x, z_a])).chunk(2)
+                    a_rec, a_cross = dec_a(torch.cat([z_a, z_x])).chunk(2)
+                    loss = loss + cross * (l1(x_cross, x) + l1(a_cross, a))
+                else:
+                    x_rec, a_rec = dec_x(z_x), dec_a(z_a)
+                loss = loss + l1(x_rec, x) + l1(a_rec, a)
                 if align > 0:
                     loss = loss + align * gaussian_w2(mu_x, lv_x, mu_a, lv_a)
                 opt.zero_grad(set_to_none=True)
@@ -175,20 +215,17 @@ class CADAVAE(GZSLMethod):
         gen = stream(self.seed, "classifier")
         dev = self._device
         y_np = np.asarray(train.labels)
-        seen = np.unique(y_np)
-        rows = []
-        for c in seen:
-            members = torch.as_tensor(np.flatnonzero(y_np == c))
-            pick = torch.randint(len(members), (p["seen_per_class"],), generator=gen)
-            rows.append(members[pick])
-        idx_s = torch.cat(rows).to(dev)
+        idx_s = np.concatenate(
+            [np.resize(np.flatnonzero(y_np == c), p["seen_per_class"]) for c in np.unique(y_np)]
+        )
+        idx_s = torch.as_tensor(idx_s, device=dev)
         unseen = train.classes.unseen_ids
         y_u = torch.as_tensor(np.repeat(unseen, p["unseen_per_class"]), device=dev)
         with torch.no_grad():
             mu_s, lv_s = self._enc_x(X[idx_s])
             mu_u, lv_u = self._enc_a(S[y_u])
-            Z = torch.cat([mu_s, mu_u])
-            Z = Z + gaussian(Z.shape, gen, dev) * torch.cat([lv_s, lv_u]).mul(0.5).exp()
+            mu, logvar = torch.cat([mu_s, mu_u]), torch.cat([lv_s, lv_u])
+            Z = sample_latent(mu, logvar, gaussian(mu.shape, gen, dev), p["latent_noise"])
         labels = torch.cat([y[idx_s], y_u])
 
         def offer(c: int, clf: SoftmaxClassifier) -> None:
@@ -202,12 +239,13 @@ class CADAVAE(GZSLMethod):
             p["cls_epochs"],
             gen,
             lr=p["cls_lr"],
-            beta1=0.9,
+            beta1=0.5,
             batch_size=p["cls_batch_size"],
             on_epoch=offer if self.monitored else None,
+            init=xavier,
         )
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            mu, _ = self._enc_x(as_tensor(X, self._device))
+            mu, _ = self._enc_x(as_tensor(self._scaler(X), self._device))
             return self._clf(mu).cpu().numpy()
