@@ -17,6 +17,7 @@ from unseen.errors import (
     EncoderError,
     SpecError,
     UnknownNameError,
+    UnseenError,
 )
 from unseen.protocols import GZSLProtocol
 from unseen.semantics.templates import IMAGENET7, IMAGENET80, TEMPLATE_SETS, template_set
@@ -194,3 +195,17 @@ def test_text_spec_errors_name_the_bad_part(hash_encoder):
         load_dataset("text:builtin:mnist-zsl?encoder=efficientnet-lite0")
     with pytest.raises(UnknownNameError, match="unknown scheme 'builtn'"):
         load_dataset("text:builtn:mnist-zsl?encoder=hash-test")
+
+
+def test_text_spec_passes_encoder_dot_options_to_the_encoder_typed(monkeypatch):
+    built = []
+
+    def factory(weights=None, device=None, scale: int = 1):
+        built.append(scale)
+        return HashEncoder()
+
+    monkeypatch.setitem(ENCODERS._entries, "hash-scaled", (factory, "test"))
+    data = load_dataset("text:builtin:mnist-zsl?encoder=hash-scaled&templates=photo&encoder.scale=3")
+    assert built == [3] and data.classes.semantics.shape == (10, 8)
+    with pytest.raises(UnseenError, match="has no option 'scal'.*Did you mean scale"):
+        load_dataset("text:builtin:mnist-zsl?encoder=hash-scaled&encoder.scal=3")

@@ -1,10 +1,11 @@
 """The encoder contract: image and text encoders that turn inputs into embeddings.
 
-An encoder carries what a feature cache must key on: a stable ``id`` (backend and model name), a
-hash of its weights, and its preprocessing (for images) - so features extracted with different
-weights or a different resize never mix. Encoders are looked up by name in :data:`ENCODERS`;
-each backend module registers its own. Nothing here downloads: weights come from an installed
-package or a local path, and a missing file raises :class:`~unseen.errors.EncoderError` naming it.
+An encoder carries what a feature cache must key on: a stable ``id`` (backend and model name), the
+constructor ``options`` it was created with, a hash of its weights, and its preprocessing (for
+images) - so features extracted with different weights, options or resize never mix. Encoders are
+looked up by name in :data:`ENCODERS`; each backend module registers its own. Nothing here
+downloads: weights come from an installed package or a local path, and a missing file raises
+:class:`~unseen.errors.EncoderError` naming it.
 """
 
 from __future__ import annotations
@@ -12,15 +13,23 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
 from unseen.errors import UnknownNameError
+
+COMMON_ARGUMENTS = ("weights", "device")
+"""Keyword arguments every encoder factory takes. Neither is an identity option: weights count
+through their hash, and the device does not change what an encoder computes."""
+
+_NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 
 ProgressFn = Callable[[int, int, str], None]
 """``progress(done, total, what)``, the callback the CLI's progress bar provides."""
@@ -51,6 +60,8 @@ class ImageEncoder(ABC):
     id: str
     dim: int
     preprocessing: ImagePreprocessing
+    options: Mapping[str, Any] = _NO_OPTIONS
+    """The non-default factory options it was created with (set by :meth:`EncoderRegistry.create`)."""
 
     @abstractmethod
     def weights_hash(self) -> str:
@@ -69,6 +80,8 @@ class TextEncoder(ABC):
     kind: ClassVar[str] = "text"
     id: str
     dim: int
+    options: Mapping[str, Any] = _NO_OPTIONS
+    """The non-default factory options it was created with (set by :meth:`EncoderRegistry.create`)."""
 
     @abstractmethod
     def weights_hash(self) -> str:
@@ -94,6 +107,33 @@ def file_sha256(path: Path) -> str:
     return _file_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
+def encoder_identity(encoder: ImageEncoder | TextEncoder) -> dict[str, Any]:
+    """What an encoder's outputs depend on besides its input: id, options (when any), weights hash.
+
+    ``options`` is left out when empty, so keys written before encoders had options stay valid.
+    """
+    options = {"options": dict(encoder.options)} if encoder.options else {}
+    return {"encoder": encoder.id, **options, "weights_sha256": encoder.weights_hash()}
+
+
+def unknown_option_error(encoder: str, option: str, accepted: Iterable[str]) -> UnknownNameError:
+    """The error for ``option``, which encoder ``encoder``'s factory does not take."""
+    names = sorted(set(accepted) - set(COMMON_ARGUMENTS))
+    close = difflib.get_close_matches(option, names, n=2)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    if not names:
+        return UnknownNameError(
+            f"encoder '{encoder}' has no option '{option}'; it takes no options besides "
+            f"{' and '.join(COMMON_ARGUMENTS)}. Drop '{option}'."
+        )
+    example = (close or names)[0]
+    return UnknownNameError(
+        f"encoder '{encoder}' has no option '{option}'.{hint} It accepts: {', '.join(names)} (besides "
+        f"{' and '.join(COMMON_ARGUMENTS)}). Give one of those, e.g. --encoder-option {example}=VALUE "
+        f"on the command line or {example}=... in Python."
+    )
+
+
 EncoderFactory = Callable[..., ImageEncoder | TextEncoder]
 
 
@@ -101,7 +141,7 @@ class EncoderRegistry:
     """Encoder name -> (factory, one-line help). ``import_backends`` registers them on first use.
 
     A factory takes keyword arguments ``weights`` (a local path or ``None`` for the weights the
-    backend ships) and ``device``.
+    backend ships) and ``device``; its other keyword parameters are the encoder's options.
     """
 
     def __init__(self, import_backends: Callable[[], None]) -> None:
@@ -121,7 +161,7 @@ class EncoderRegistry:
         self._import_backends()
         return {name: help for name, (_, help) in sorted(self._entries.items())}
 
-    def create(self, name: str, **options: Any) -> ImageEncoder | TextEncoder:
+    def _factory(self, name: str) -> EncoderFactory:
         self._import_backends()
         if name not in self._entries:
             close = difflib.get_close_matches(name, self._entries, n=2)
@@ -129,7 +169,32 @@ class EncoderRegistry:
             raise UnknownNameError(
                 f"unknown encoder '{name}'.{hint} Known: {', '.join(sorted(self._entries))}."
             )
-        return self._entries[name][0](**options)
+        return self._entries[name][0]
+
+    def parameters(self, name: str) -> dict[str, inspect.Parameter]:
+        """The keyword parameters of encoder ``name``'s factory, ``weights`` and ``device`` included.
+
+        Annotations are resolved to types, so callers can convert option text to what is expected.
+        """
+        signature = inspect.signature(self._factory(name), eval_str=True)
+        keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return {p.name: p for p in signature.parameters.values() if p.kind in keyword}
+
+    def create(self, name: str, **options: Any) -> ImageEncoder | TextEncoder:
+        """Encoder ``name`` built with ``options``; the non-default ones become its ``options``."""
+        parameters = self.parameters(name)
+        for option in options:
+            if option not in parameters:
+                raise unknown_option_error(name, option, parameters)
+        encoder = self._entries[name][0](**options)
+        encoder.options = MappingProxyType(
+            {
+                key: value
+                for key, value in sorted(options.items())
+                if key not in COMMON_ARGUMENTS and value != parameters[key].default
+            }
+        )
+        return encoder
 
 
 def _import_backends() -> None:

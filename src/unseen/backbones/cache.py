@@ -1,10 +1,12 @@
 """On-disk cache of extracted features, keyed by everything the features depend on.
 
-The key is (encoder id, SHA-256 of its weights, its preprocessing, content hash of the images):
-other weights, another resize or one edited image give another key, so stale features are never
-reused. One ``.npz`` file per key holds the features, the key itself (JSON) and a SHA-256 of both;
-a file that is truncated, corrupted or written for another key is reported with a
-:class:`CorruptCacheWarning`, deleted and rebuilt, never trusted. Writes are atomic.
+The key is (encoder id, its non-default constructor options, SHA-256 of its weights, its
+preprocessing, content hash of the images): other weights, another ``model=`` option, another
+resize or one edited image give another key, so stale features are never reused; the same options
+given in another order give the same key. One ``.npz`` file per key holds the features, the key
+itself (JSON) and a SHA-256 of both; a file that is truncated, corrupted or written for another key
+is reported with a :class:`CorruptCacheWarning`, deleted and rebuilt, never trusted. Writes are
+atomic.
 
 The cache lives in ``~/.cache/unseen/features``; the environment variable ``UNSEEN_CACHE``
 moves the whole unseen cache (features then go to ``$UNSEEN_CACHE/features``) and an explicit
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from unseen.backbones.base import ImageEncoder
+from unseen.backbones.base import ImageEncoder, encoder_identity
 from unseen.experiments.io import atomic_write_bytes
 
 CACHE_ENV = "UNSEEN_CACHE"
@@ -45,15 +47,15 @@ def feature_key(encoder: ImageEncoder, images_hash: str) -> dict[str, Any]:
     """The cache key of ``encoder``'s features of the images whose content hash is ``images_hash``."""
     return {
         "version": KEY_VERSION,
-        "encoder": encoder.id,
-        "weights_sha256": encoder.weights_hash(),
+        **encoder_identity(encoder),
         "preprocessing": encoder.preprocessing.as_dict(),
         "images": images_hash,
     }
 
 
 def _key_text(key: dict[str, Any]) -> str:
-    return json.dumps(key, sort_keys=True, separators=(",", ":"))
+    # sort_keys makes option order irrelevant; default=str writes option values such as paths
+    return json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _checksum(features: np.ndarray, key_text: str) -> str:

@@ -11,7 +11,7 @@ labels          int64 (n,)           class ids into ``class_names``
 domains         int64 (n,)           domain ids into ``domain_names``
 class_names     str (C,)
 domain_names    str (D,)
-meta            str ()               JSON: encoder, weights hash, preprocessing, dataset
+meta            str ()               JSON: encoder, options, weights hash, preprocessing, dataset
 ==============  ===================  ==================================================
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from unseen import __version__
-from unseen.backbones.base import ImageEncoder, ProgressFn
+from unseen.backbones.base import ImageEncoder, ProgressFn, encoder_identity
 from unseen.backbones.cache import FeatureCache, feature_key, npz_bytes
 from unseen.data.images import ImageDataset
 from unseen.errors import EncoderError
@@ -33,10 +33,9 @@ from unseen.experiments.io import atomic_write_bytes
 
 
 def extraction_meta(encoder: ImageEncoder, dataset: ImageDataset) -> dict[str, Any]:
-    """Where features come from: encoder, weights, preprocessing, dataset and unseen version."""
+    """Where features come from: encoder, options, weights, preprocessing, dataset and unseen version."""
     return {
-        "encoder": encoder.id,
-        "weights_sha256": encoder.weights_hash(),
+        **encoder_identity(encoder),
         "preprocessing": encoder.preprocessing.as_dict(),
         "dim": encoder.dim,
         "dataset": {

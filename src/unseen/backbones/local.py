@@ -1,8 +1,10 @@
 """Optional encoders loaded only from local weights: open_clip, timm and Hugging Face models.
 
 Every encoder here needs ``weights=PATH``; nothing is downloaded, and calling one without it
-raises :class:`~unseen.errors.EncoderError`. Images go through the library's own evaluation
-transform and ``preprocessing`` records what that transform does (for the feature cache).
+raises :class:`~unseen.errors.EncoderError`. Their other keyword arguments (``model``,
+``max_length``) are encoder options (``--encoder-option KEY=VALUE`` on the command line), part of
+the feature cache's key. Images go through the library's own evaluation transform and
+``preprocessing`` records what that transform does (for the feature cache).
 
 - ``open-clip-image`` / ``open-clip-text``: ``open_clip.create_model_and_transforms(model,
   pretrained=FILE)``; the two views share one loaded model (CLIP's joint space).
@@ -11,7 +13,8 @@ transform and ``preprocessing`` records what that transform does (for the featur
 - ``hf-image``: ``AutoModel`` + ``AutoImageProcessor`` from a folder; CLIP-style models give
   ``get_image_features``, others their pooled output.
 - ``hf-text``: ``AutoModel`` + ``AutoTokenizer`` from a folder; CLIP-style models give
-  ``get_text_features``, plain encoders mean-pooled unit-norm sentence embeddings.
+  ``get_text_features``, plain encoders mean-pooled unit-norm sentence embeddings; ``max_length``
+  caps the word pieces per text.
 
 open_clip and timm need torchvision, which is not a dependency of unseen: install them with the
 extras ``pip install 'unseen[open_clip]'`` / ``'unseen[timm]'``. Hugging Face models only need
@@ -317,11 +320,20 @@ def hf_image(weights: str | None = None, device: str | None = None) -> LocalImag
 @ENCODERS.register(
     "hf-text", help="Hugging Face text model from a local folder (CLIP text or sentence encoder)"
 )
-def hf_text(weights: str | None = None, device: str | None = None) -> TextEncoder:
+def hf_text(
+    weights: str | None = None, device: str | None = None, max_length: int | None = None
+) -> TextEncoder:
+    """A text encoder from a Hugging Face folder.
+
+    ``max_length`` caps the word pieces kept per text (default: the folder's
+    ``sentence_bert_config.json`` ``max_seq_length``, else the tokenizer's limit).
+    """
     folder = _hf_folder("hf-text", weights)
+    if max_length is not None and max_length < 1:
+        raise EncoderError(f"encoder 'hf-text': max_length must be at least 1, got {max_length}.")
     config = read_json(folder / "config.json")
     if "text_config" not in config:  # a plain text encoder: the sentence-transformers recipe
-        return SentenceEncoder(folder, id=f"hf-text:{folder.name}", device=device)
+        return SentenceEncoder(folder, id=f"hf-text:{folder.name}", device=device, max_length=max_length)
     tokenizer = load_hf(folder, "AutoTokenizer")
     dev = _device(device)
     net = load_hf(folder, "AutoModel").to(dev).eval()
@@ -329,7 +341,7 @@ def hf_text(weights: str | None = None, device: str | None = None) -> TextEncode
     padding = "max_length" if config.get("model_type", "").startswith("siglip") else True
 
     def tokenize(texts: list[str]) -> Any:
-        return tokenizer(texts, padding=padding, truncation=True, return_tensors="pt")
+        return tokenizer(texts, padding=padding, truncation=True, max_length=max_length, return_tensors="pt")
 
     def forward(tokens: Any) -> torch.Tensor:
         return _features(

@@ -10,12 +10,17 @@ from unseen.backbones.base import ENCODERS, ImageEncoder
 from unseen.backbones.cache import FeatureCache
 from unseen.backbones.extract import extract_features, save_features
 from unseen.cli.app import console, main, progress_bar
+from unseen.cli.encoder_flags import encoder_option_flag, encoder_options
 from unseen.data.images import load_images
 from unseen.errors import EncoderError
 
 
 @main.command("extract")
-@click.option("--encoder", required=True, help="Image encoder, e.g. efficientnet-lite0.")
+@click.option(
+    "--encoder",
+    required=True,
+    help="Image encoder: efficientnet-lite0, or open-clip-image, timm, hf-image with --weights.",
+)
 @click.option(
     "--data",
     required=True,
@@ -26,7 +31,12 @@ from unseen.errors import EncoderError
 @click.option(
     "--batch-size", default=8, show_default=True, help="Images per forward pass (CPU: 4-8 is fastest)."
 )
-@click.option("--weights", default=None, help="Local weights file (default: the weights the backend ships).")
+@click.option(
+    "--weights",
+    default=None,
+    help="Local weights file or model folder (default: the weights the backend ships).",
+)
+@encoder_option_flag
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False),
@@ -35,12 +45,24 @@ from unseen.errors import EncoderError
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
 @click.option("--device", default=None, help="Torch device (default: cuda if available, else cpu).")
-def extract_cmd(encoder, data, out, batch_size, weights, cache_dir, no_cache, device) -> None:
-    """Encode every image of DATA with ENCODER and write features, labels and domains to OUT."""
+def extract_cmd(encoder, data, out, batch_size, weights, encoder_option, cache_dir, no_cache, device) -> None:
+    """Encode every image of DATA with ENCODER and write features, labels and domains to OUT.
+
+    \b
+    Examples:
+      unseen extract --encoder efficientnet-lite0 --data folder:PHOTOS --out f.npz
+      unseen extract --encoder open-clip-image --weights ViT-B-32.pt \\
+          --encoder-option model=ViT-B-32 --data folder:PHOTOS --out f.npz
+      unseen extract --encoder timm --weights resnet50.safetensors \\
+          --encoder-option model=resnet50 --data folder:PHOTOS --out f.npz
+      unseen extract --encoder hf-image --weights ./clip-vit-base-patch32 \\
+          --data folder:PHOTOS --out f.npz
+    """
     if no_cache and cache_dir:
         raise click.UsageError("--cache-dir and --no-cache contradict each other; give one of them.")
+    options = encoder_options(encoder, encoder_option)
     dataset = load_images(data)
-    model = ENCODERS.create(encoder, weights=weights, device=device)
+    model = ENCODERS.create(encoder, weights=weights, device=device, **options)
     if not isinstance(model, ImageEncoder):
         raise EncoderError(f"encoder '{encoder}' encodes {model.kind}, not images; pick an image encoder.")
     cache = None if no_cache else FeatureCache(cache_dir)

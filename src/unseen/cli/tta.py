@@ -12,10 +12,11 @@ import numpy as np
 import torch
 from rich.table import Table
 
-from unseen.backbones.base import ENCODERS
+from unseen.backbones.base import ENCODERS, encoder_identity
 from unseen.backbones.cache import FeatureCache
 from unseen.backbones.extract import extract_features
 from unseen.cli.app import console, main, parse_hparams, progress_bar
+from unseen.cli.encoder_flags import encoder_option_flag, encoder_options
 from unseen.data.domains import DomainDataset, load_domains
 from unseen.data.images import load_images
 from unseen.errors import DataFormatError, HyperparameterError
@@ -69,16 +70,25 @@ def _dg_source(model_path: str, data: str, domains: str | None, device: str | No
     return model.featurizer, model.classifier, streams, memory, dataset, {"model": meta["run_id"]}
 
 
-def _encoder_source(encoder_name: str, data: str, domains: str | None, cache_dir, device: str | None):
+def _encoder_source(
+    encoder_name: str,
+    weights: str | None,
+    option_pairs: tuple[str, ...],
+    data: str,
+    domains: str | None,
+    cache_dir,
+    device: str | None,
+):
     """A pretrained encoder probed on the non-target domains; target streams of its input tensors."""
     if domains is None:
         raise click.UsageError("--encoder needs --domains: the target domain numbers, e.g. 3.")
+    options = encoder_options(encoder_name, option_pairs)
     dataset = load_images(data)
-    encoder = ENCODERS.create(encoder_name, device=device)
+    encoder = ENCODERS.create(encoder_name, weights=weights, device=device, **options)
     if not hasattr(encoder, "torch_featurizer"):
         raise HyperparameterError(f"encoder '{encoder_name}' exposes no torch network to adapt.")
     with progress_bar(f"{encoder_name} features") as update:
-        features, meta = extract_features(encoder, dataset, FeatureCache(cache_dir), progress=update)
+        features, _ = extract_features(encoder, dataset, FeatureCache(cache_dir), progress=update)
     as_domains = DomainDataset(
         dataset.name, features, dataset.labels, dataset.domains, dataset.class_names, dataset.domain_names
     )
@@ -95,7 +105,7 @@ def _encoder_source(encoder_name: str, data: str, domains: str | None, cache_dir
     def memory() -> dict:
         return {"source_features": source.source_features, "source_labels": source.source_labels}
 
-    info = {"encoder": meta["encoder"], "weights_sha256": meta["weights_sha256"], "probe": source.info}
+    info = {**encoder_identity(encoder), "probe": source.info}
     return source.featurizer, source.classifier, streams, memory, dataset, info
 
 
@@ -112,6 +122,8 @@ def _encoder_source(encoder_name: str, data: str, domains: str | None, cache_dir
     default=None,
     help="Or a pretrained image encoder (e.g. efficientnet-lite0) probed on the non-target domains.",
 )
+@click.option("--weights", default=None, help="Local weights for --encoder (default: what it ships).")
+@encoder_option_flag
 @click.option("--cache-dir", default=None, help="Feature cache folder for --encoder (default: ~/.cache).")
 @click.option("--data", required=True, help="Multi-domain data (images with --encoder) holding the targets.")
 @click.option("--method", required=True, help="TTA method (see `unseen methods --family tta`).")
@@ -127,17 +139,32 @@ def _encoder_source(encoder_name: str, data: str, domains: str | None, cache_dir
     "--out", type=click.Path(dir_okay=False), default=None, help="Write the run record (JSON) here."
 )
 def tta_cmd(
-    model_path, encoder, cache_dir, data, method, domains, stream, batch_size, seed, hparams, device, out
+    model_path,
+    encoder,
+    weights,
+    encoder_option,
+    cache_dir,
+    data,
+    method,
+    domains,
+    stream,
+    batch_size,
+    seed,
+    hparams,
+    device,
+    out,
 ) -> None:
     """Adapt online on target domains' unlabeled streams; print accuracy and gain over the source."""
     if (model_path is None) == (encoder is None):
         raise click.UsageError("give exactly one source model: --model FILE or --encoder NAME.")
+    if model_path is not None and (weights or encoder_option):
+        raise click.UsageError("--weights and --encoder-option belong to --encoder, not --model.")
     TTA[method]  # an unknown name fails before any work
     if model_path is not None:
         featurizer, classifier, streams, memory, dataset, info = _dg_source(model_path, data, domains, device)
     else:
         featurizer, classifier, streams, memory, dataset, info = _encoder_source(
-            encoder, data, domains, cache_dir, device
+            encoder, weights, encoder_option, data, domains, cache_dir, device
         )
 
     def make(name: str, hp: dict):

@@ -6,6 +6,8 @@ replaces its class semantics by prompt-ensembled text embeddings of its class na
 :func:`unseen.semantics.text.with_text_semantics`). The options after ``?`` listed in
 :data:`TEXT_OPTIONS` belong to ``text:``; every other option is handed to the inner spec, so
 ``text:synthetic:CUB?seed=3&templates=photo`` is ``synthetic:CUB?seed=3`` with ``photo`` prompts.
+Options named ``encoder.KEY`` are the encoder's own (:mod:`unseen.backbones.options`), e.g.
+``encoder=open-clip-text&weights=FILE&encoder.model=ViT-B-32``.
 
 ``descriptions`` names a JSON file mapping class names to a description or a list of them.
 Embeddings go through the feature cache (``$UNSEEN_CACHE/features``), keyed by encoder, weights
@@ -21,12 +23,14 @@ from urllib.parse import urlencode
 
 from unseen.backbones.base import ENCODERS
 from unseen.backbones.cache import FeatureCache
+from unseen.backbones.options import typed_encoder_options
 from unseen.data.model import ZSLDataset
 from unseen.data.specs import DataSpec, load_dataset, register_scheme
 from unseen.errors import DataFileNotFound, DataFormatError
 from unseen.semantics.text import Descriptions, with_text_semantics
 
 TEXT_OPTIONS = {"encoder", "templates", "mode", "weights", "descriptions"}
+ENCODER_OPTION_PREFIX = "encoder."
 
 
 def read_descriptions(path: str | Path) -> Descriptions:
@@ -60,10 +64,21 @@ def read_descriptions(path: str | Path) -> Descriptions:
 def load_text_spec(spec: DataSpec) -> ZSLDataset:
     """Loader for ``text:INNER_SPEC[?...]``."""
     own = {k: v for k, v in spec.options.items() if k in TEXT_OPTIONS}
-    passed_on = {k: v for k, v in spec.options.items() if k not in TEXT_OPTIONS}
+    encoder_options = {
+        k.removeprefix(ENCODER_OPTION_PREFIX): v
+        for k, v in spec.options.items()
+        if k.startswith(ENCODER_OPTION_PREFIX)
+    }
+    passed_on = {
+        k: v
+        for k, v in spec.options.items()
+        if k not in TEXT_OPTIONS and not k.startswith(ENCODER_OPTION_PREFIX)
+    }
+    name = own.get("encoder", "minilm")
+    options = typed_encoder_options(name, encoder_options, reserved={"weights": "weights=PATH"})
     inner = spec.target + (f"?{urlencode(passed_on)}" if passed_on else "")
     dataset = load_dataset(inner)
-    encoder = ENCODERS.create(own.get("encoder", "minilm"), weights=own.get("weights"))
+    encoder = ENCODERS.create(name, weights=own.get("weights"), **options)
     descriptions = read_descriptions(own["descriptions"]) if own.get("descriptions") else None
     result = with_text_semantics(
         dataset,

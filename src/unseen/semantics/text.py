@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from unseen.backbones.base import TextEncoder
+from unseen.backbones.base import TextEncoder, encoder_identity
 from unseen.backbones.cache import FeatureCache
 from unseen.data.model import ClassTable, ZSLDataset
 from unseen.errors import DataError, EncoderError, UnknownNameError
@@ -105,8 +105,7 @@ def class_text_embeddings(
         key = {
             "version": CACHE_VERSION,
             "kind": "class-text-ensemble",
-            "encoder": encoder.id,
-            "weights_sha256": encoder.weights_hash(),
+            **encoder_identity(encoder),
             "prompts": hashlib.sha256(prompts_text.encode()).hexdigest(),
         }
         cached = cache.get(key)
