@@ -1,6 +1,6 @@
 """Multi-domain data for domain generalization: inputs, labels, a domain per sample.
 
-A :class:`DomainDataset` holds every sample of every domain (features ``(n, d)`` or small images
+A :class:`DomainDataset` holds every sample of every domain (features ``(n, d)`` or images
 ``(n, C, H, W)``, float32), integer labels into one class list and integer domain ids into one
 domain list. Data specs name them like GZSL data, through a registry of their own
 (:func:`load_domains`):
@@ -10,6 +10,9 @@ domain list. Data specs name them like GZSL data, through a registry of their ow
 - ``mat-domains:DIR`` - one MATLAB file per domain, Office-Caltech10 style
 - ``npz-domains:FILE`` - ``features, labels, domains, class_names, domain_names`` (what
   ``unseen extract`` writes)
+- ``folder:DIR`` (DomainBed's ``root/domain/class/image``) and ``manifest:FILE`` (CSV
+  ``path,domain,class``), decoded once at the backbone's input size
+  (:mod:`unseen.data.image_domains`)
 
 Contents depend on the files (or, for built-ins, on the dataset and the protocol version) only,
 never on an algorithm or a seed. Each domain's in/out division is drawn from the trial seed by
@@ -124,7 +127,7 @@ class DomainDataset:
 
 
 def _import_loaders() -> None:
-    from unseen.data import digit_domains  # noqa: F401  (registers builtin:)
+    from unseen.data import digit_domains, image_domains  # noqa: F401  (register builtin:, folder:, manifest:)
 
 
 DOMAIN_SCHEMES: SchemeRegistry[DomainDataset] = SchemeRegistry("multi-domain", _import_loaders)

@@ -1,20 +1,23 @@
 """Featurizers and classifier heads for domain generalization, DomainBed's architectures.
 
 Gulrajani & Lopez-Paz, *In Search of Lost Domain Generalization* (ICLR 2021): an MLP for
-feature vectors, a four-layer CNN with GroupNorm for small images (their ``MNIST_CNN``), and a
-linear or one-hidden-layer classifier on top. :func:`featurizer` picks the network from the
-input shape, as DomainBed does.
+feature vectors, a four-layer CNN with GroupNorm for small images (their ``MNIST_CNN``), an
+ImageNet-pretrained network for larger RGB images (:mod:`unseen.nn.efficientnet_dg`; theirs is a
+ResNet-50), and a linear or one-hidden-layer classifier on top. :func:`featurizer` picks the
+network from the input shape, as DomainBed does, through the :data:`FEATURIZERS` registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from unseen.errors import HyperparameterError
+from unseen.nn.efficientnet_dg import EfficientNetLite0Featurizer
 
 
 class MLP(nn.Module):
@@ -33,6 +36,10 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+    def style_layers(self) -> list[nn.Module]:
+        """None: feature vectors carry no spatial style statistics."""
+        return []
 
 
 class SmallImageCNN(nn.Module):
@@ -66,23 +73,65 @@ class SmallImageCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
+    def style_layers(self) -> list[nn.Module]:
+        """The ends (GroupNorm) of the first two convolution blocks."""
+        return [m for m in self.body if isinstance(m, nn.GroupNorm)][:2]
+
+
+@dataclass(frozen=True)
+class FeaturizerKind:
+    """One featurizer network: the inputs it takes (``accepts`` an input shape) and its builder."""
+
+    name: str
+    inputs: str
+    accepts: Callable[[tuple[int, ...]], bool]
+    build: Callable[[tuple[int, ...], Mapping[str, Any]], nn.Module]
+
+
+def _mlp(input_shape: tuple[int, ...], hparams: Mapping[str, Any]) -> nn.Module:
+    width = hparams["mlp_width"]
+    return MLP(input_shape[0], width, width, hparams["mlp_depth"], hparams["mlp_dropout"])
+
+
+def _efficientnet(input_shape: tuple[int, ...], hparams: Mapping[str, Any]) -> nn.Module:
+    return EfficientNetLite0Featurizer(hparams["backbone_dropout"], hparams["freeze_bn"])
+
+
+FEATURIZERS: tuple[FeaturizerKind, ...] = (
+    FeaturizerKind("mlp", "feature vectors (n, d)", lambda s: len(s) == 1, _mlp),
+    FeaturizerKind(
+        "small-cnn",
+        "small images (n, C, H, W) with H, W <= 32",
+        lambda s: len(s) == 3 and max(s[1:]) <= 32,
+        lambda s, _: SmallImageCNN(s),
+    ),
+    FeaturizerKind(
+        "efficientnet-lite0",
+        "RGB images (n, 3, H, W) with H, W > 32",
+        lambda s: len(s) == 3 and s[0] == 3 and min(s[1:]) > 32,
+        _efficientnet,
+    ),
+)
+"""The featurizers in the order they are tried; the first that accepts the input shape is used."""
+
+
+def featurizer_kind(input_shape: tuple[int, ...]) -> FeaturizerKind:
+    """The featurizer network for inputs of ``input_shape`` (one sample's shape)."""
+    shape = tuple(input_shape)
+    for kind in FEATURIZERS:
+        if kind.accepts(shape):
+            return kind
+    raise HyperparameterError(
+        f"no featurizer for inputs of shape {shape}: use "
+        + "; ".join(kind.inputs for kind in FEATURIZERS)
+        + ". Resize images with a data spec option (e.g. folder:DIR?size=224) or extract features "
+        "with `unseen extract`."
+    )
+
 
 def featurizer(input_shape: tuple[int, ...], hparams: Mapping[str, Any]) -> nn.Module:
-    """The featurizer for ``input_shape``: MLP for vectors, the small CNN for small images."""
-    if len(input_shape) == 1:
-        return MLP(
-            input_shape[0],
-            hparams["mlp_width"],
-            hparams["mlp_width"],
-            hparams["mlp_depth"],
-            hparams["mlp_dropout"],
-        )
-    if len(input_shape) == 3 and max(input_shape[1:]) <= 32:
-        return SmallImageCNN(input_shape)
-    raise HyperparameterError(
-        f"no featurizer for inputs of shape {input_shape}: use feature vectors (n, d) or small "
-        "images (n, C, H, W) with H, W <= 32; extract features of larger images with `unseen extract`."
-    )
+    """The featurizer for ``input_shape`` (see :data:`FEATURIZERS`), built from ``hparams``."""
+    return featurizer_kind(input_shape).build(tuple(input_shape), hparams)
 
 
 def classifier(n_features: int, n_classes: int, nonlinear: bool = False) -> nn.Module:

@@ -35,6 +35,14 @@ from unseen.methods.dg.optimizers import UPDATE_RULES
 from unseen.methods.registry import DG
 
 Progress = Callable[[int, int, str], None]
+EVAL_VALUES = 2**24
+"""Input values evaluated per forward pass: 1,024 feature vectors or digits, 111 images of 224 px
+(whose activations would otherwise take about 10 GB at 1,024 images)."""
+
+
+def eval_chunk(inputs: torch.Tensor) -> int:
+    """Samples per evaluation forward pass: at most 1,024, fewer for large inputs."""
+    return max(1, min(1024, EVAL_VALUES // max(1, inputs[0].numel())))
 
 
 @dataclass(frozen=True)
@@ -194,9 +202,10 @@ class DGProtocol:
 
     @staticmethod
     @torch.no_grad()
-    def _validation_loss(network, inputs, labels, parts, chunk: int = 1024) -> float:
+    def _validation_loss(network, inputs, labels, parts) -> float:
         """Mean over the given (training-domain ``out``) parts of their mean cross-entropy."""
         network.eval()
+        chunk = eval_chunk(inputs)
         losses = []
         for idx in parts:
             rows = torch.as_tensor(idx, device=inputs.device)
@@ -209,8 +218,9 @@ class DGProtocol:
 
     @staticmethod
     @torch.no_grad()
-    def _accuracies(network, inputs, labels, splits, chunk: int = 1024) -> dict[str, float]:
+    def _accuracies(network, inputs, labels, splits) -> dict[str, float]:
         network.eval()
+        chunk = eval_chunk(inputs)
         out = {}
         for k, (idx_in, idx_out) in enumerate(splits):
             for part, idx in (("in", idx_in), ("out", idx_out)):

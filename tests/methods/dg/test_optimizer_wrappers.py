@@ -278,9 +278,9 @@ def test_protocol_swad_uses_only_training_domains_out_parts(monkeypatch):
     seen = []
     original = DGProtocol._validation_loss
 
-    def spy(network, inputs, labels, parts, chunk=1024):
+    def spy(network, inputs, labels, parts):
         seen.append([np.asarray(p).copy() for p in parts])
-        return original(network, inputs, labels, parts, chunk)
+        return original(network, inputs, labels, parts)
 
     monkeypatch.setattr(DGProtocol, "_validation_loss", staticmethod(spy))
     protocol = DGProtocol(test_envs=(1,), steps=8, checkpoint_freq=2, wrapper="swad", trial_seed=4)

@@ -6,6 +6,11 @@ floats; ``predict`` returns logits. Hyperparameters are declared next to each cl
 :class:`~unseen.methods.registry.HParam` objects: DomainBed's default and its random-search
 distribution (``draw``), each draw seeded by the run's hyperparameter seed and a hash of the
 hyperparameter's name.
+
+The shared hyperparameters depend on the featurizer the input shape selects, as DomainBed's
+depend on the dataset: :data:`FEATURIZER_HPARAMS` adds or replaces some of
+:data:`COMMON_HPARAMS` per featurizer (:data:`unseen.nn.networks.FEATURIZERS`), so
+:meth:`Algorithm.all_hparams` of an input shape is the full declaration for that data.
 """
 
 from __future__ import annotations
@@ -36,6 +41,46 @@ COMMON_HPARAMS: tuple[HParam, ...] = (
 )
 """DomainBed's hyperparameters shared by every algorithm (its small-image / MLP settings)."""
 
+LARGE_IMAGE_HPARAMS: tuple[HParam, ...] = (
+    HParam("lr", 5e-5, (1e-5, 5e-5), "Adam learning rate", draw=lambda r: float(10 ** r.uniform(-5, -3.5))),
+    HParam(
+        "batch_size", 32, (16, 32), "examples per domain per step", draw=lambda r: int(2 ** r.uniform(3, 5.5))
+    ),
+    HParam(
+        "backbone_dropout",
+        0.0,
+        (0.0,),
+        "dropout on the pretrained network's pooled features (DomainBed's resnet_dropout)",
+        draw=lambda r: float(r.choice([0.0, 0.1, 0.5])),
+    ),
+    HParam(
+        "freeze_bn",
+        True,
+        (True,),
+        "BatchNorm layers keep their ImageNet running statistics during training",
+        choices=(True, False),
+    ),
+)
+"""DomainBed's settings for its datasets of full-size images (all but ``SMALL_IMAGES``), used with
+the ImageNet-pretrained featurizer; weight decay keeps the shared declaration (default 0, draw
+``10^U(-6, -2)``), which is already DomainBed's large-image one."""
+
+FEATURIZER_HPARAMS: dict[str, tuple[HParam, ...]] = {"efficientnet-lite0": LARGE_IMAGE_HPARAMS}
+"""Per featurizer name: hyperparameters that replace the shared one of the same name, or are added."""
+
+
+def shared_hparams(input_shape: tuple[int, ...] | None = None) -> tuple[HParam, ...]:
+    """:data:`COMMON_HPARAMS` adjusted for the featurizer of ``input_shape`` (``None``: unadjusted).
+
+    A replacement takes the shared hyperparameter's place; added ones follow. Featurizers without
+    an entry in :data:`FEATURIZER_HPARAMS` (MLP, small CNN) get :data:`COMMON_HPARAMS` itself.
+    """
+    if input_shape is None:
+        return COMMON_HPARAMS
+    adjusted = {h.name: h for h in FEATURIZER_HPARAMS.get(networks.featurizer_kind(input_shape).name, ())}
+    merged = tuple(adjusted.pop(h.name, h) for h in COMMON_HPARAMS)
+    return merged + tuple(adjusted.values())
+
 
 class Algorithm(nn.Module):
     """Base class: a featurizer, a classifier head, ``network = classifier(featurizer(x))``.
@@ -59,8 +104,10 @@ class Algorithm(nn.Module):
         device: str | None = None,
     ) -> None:
         super().__init__()
-        self.hp = resolve_hparams(self.all_hparams(), hparams, owner=f"DG algorithm '{self.name}'")
         self.input_shape = tuple(input_shape)
+        self.hp = resolve_hparams(
+            self.all_hparams(self.input_shape), hparams, owner=f"DG algorithm '{self.name}'"
+        )
         self.n_classes = n_classes
         self.n_domains = n_domains
         self.device = resolve_device(device)
@@ -77,8 +124,12 @@ class Algorithm(nn.Module):
         self.optimizer = self._optimizer(self.network.parameters())
 
     @classmethod
-    def all_hparams(cls) -> tuple[HParam, ...]:
-        return COMMON_HPARAMS + cls.hparams
+    def all_hparams(cls, input_shape: tuple[int, ...] | None = None) -> tuple[HParam, ...]:
+        """Every hyperparameter of this algorithm on inputs of ``input_shape`` (one sample's shape).
+
+        Without a shape: the shared declarations of feature vectors and small images.
+        """
+        return shared_hparams(input_shape) + cls.hparams
 
     def _build(self) -> None:
         """Extra modules of the algorithm, created under the seeded initialisation."""

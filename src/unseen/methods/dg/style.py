@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from unseen.methods.dg.base import Algorithm, Minibatches, concat
 from unseen.methods.registry import DG, HParam
@@ -56,12 +55,11 @@ def _unistyle_hook(module, inputs, output):
 
 
 def add_unistyle(featurizer: torch.nn.Module) -> None:
-    """UniStyle after the first two blocks of the small-image CNN (XDED puts it after ResNet's
-    first two stages); feature vectors have no spatial style statistics and are left alone."""
-    if isinstance(featurizer, networks.SmallImageCNN):
-        block_ends = [m for m in featurizer.body if isinstance(m, nn.GroupNorm)]
-        for block_end in block_ends[:2]:
-            block_end.register_forward_hook(_unistyle_hook)
+    """UniStyle after the featurizer's ``style_layers()`` (XDED puts it after ResNet's first two
+    stages): the small CNN's first two blocks, EfficientNet's stride-4 and stride-8 stages;
+    feature vectors have no spatial style statistics and are left alone."""
+    for layer in featurizer.style_layers():
+        layer.register_forward_hook(_unistyle_hook)
 
 
 @DG.register("sagnet")
