@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from unseen.data.model import TrainSet
+from unseen.errors import HyperparameterError
 from unseen.methods.gzsl.generative import (
     BatchSampler,
     ConditionalGenerator,
@@ -20,26 +21,60 @@ from unseen.methods.gzsl.generative import (
     init_weights,
 )
 from unseen.methods.gzsl.generative.base import COMMON_HPARAMS, GenerativeGZSL
+from unseen.methods.gzsl.generative.training import AdaptivePenaltyWeight
 from unseen.methods.registry import GZSL, HParam
 
 VAEGAN_HPARAMS = (
     HParam("epochs", 300, (300,), "generator epochs (budget; the best is selected on validation)"),
     HParam("hidden", 4096, (4096,), "hidden units of encoder, generator, critic (and decoder, feedback)"),
-    HParam("lr", 1e-4, (1e-4,), "Adam learning rate of encoder, generator and critic (betas 0.5, 0.999)"),
+    HParam(
+        "lr",
+        1e-4,
+        (1e-4,),
+        "Adam learning rate of encoder (betas 0.9, 0.999), generator and critic (betas 0.5, 0.999)",
+    ),
     HParam("batch_size", 64, (64,), "minibatch size"),
     HParam("critic_iters", 5, (5,), "critic steps per generator step"),
-    HParam("gp_weight", 10.0, (10.0,), "gradient-penalty weight (lambda)"),
-    HParam("critic_weight", 10.0, (10.0,), "weight of the critic's Wasserstein term (gammaD)"),
+    HParam("gp_weight", 10.0, (10.0,), "initial gradient-penalty weight (lambda; scaled by critic_weight)"),
+    HParam(
+        "adapt_gp",
+        True,
+        (True,),
+        "after each generator step, lambda x1.1 if the mean raw penalty of its critic steps > 1.05, "
+        "/1.1 if < 1.001 (official code)",
+        choices=(True, False),
+    ),
+    HParam("critic_weight", 10.0, (10.0,), "weight of the critic's loss, penalty included (gammaD)"),
     HParam("gan_weight", 10.0, (10.0,), "weight of the generator's adversarial term (gammaG)"),
+    HParam(
+        "encoded_noise",
+        True,
+        (True,),
+        "critic step and adversarial term use z encoded from the real batch (else z ~ N(0, I))",
+        choices=(True, False),
+    ),
     HParam("syn_per_class", 300, (300,), "synthetic features per unseen class"),
     *COMMON_HPARAMS,
 )
 FEEDBACK_HPARAMS = (
-    HParam("recons_weight", 0.1, (0.1,), "weight of the decoder's attribute (cycle) reconstruction loss"),
+    HParam("recons_weight", 0.01, (0.01,), "weight of the decoder's weighted-L1 attribute (cycle) loss"),
     HParam("dec_lr", 1e-4, (1e-4,), "Adam learning rate of the semantic decoder"),
     HParam("feedback_lr", 1e-5, (1e-5,), "Adam learning rate of the feedback module"),
     HParam("feedback_train", 1.0, (1.0,), "feedback weight while training (a1)"),
     HParam("feedback_eval", 1.0, (1.0,), "feedback weight while synthesising (a2)"),
+    HParam(
+        "feedback_loops",
+        2,
+        (2,),
+        "passes over the training data per epoch; only the second uses (and trains) the feedback",
+    ),
+    HParam(
+        "freeze_dec",
+        False,
+        (False,),
+        "no decoder update from the cycle loss on generated features (real ones still train it)",
+        choices=(False, True),
+    ),
 )
 FAST = {
     "epochs": 30,
@@ -53,22 +88,56 @@ FAST = {
 }
 
 
+def critic_objective(
+    real_scores: torch.Tensor,
+    fake_scores: torch.Tensor,
+    penalty: torch.Tensor,
+    critic_weight: float,
+    gp_weight: float | torch.Tensor,
+) -> torch.Tensor:
+    """``gammaD * (E[D(fake)] - E[D(real)] + lambda * GP)``.
+
+    The official code scales the gradient penalty by ``gammaD`` as well as by ``lambda``: its
+    effective weight is ``gammaD * lambda`` (100 with the CUB, FLO and AWA scripts, 10 on SUN).
+    """
+    return critic_weight * (fake_scores.mean() - real_scores.mean() + gp_weight * penalty)
+
+
+def weighted_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """TF-VAEGAN's cycle loss: per sample ``sum_j w_j |d_j|`` with ``d = pred - target`` and
+    ``w_j = d_j^2 / ||d||_2`` (gradients flow through the weights too), averaged over samples.
+
+    It equals ``sum_j |d_j|^3 / ||d||_2``; a sample with ``d = 0`` contributes 0.
+    """
+    diff = pred - target
+    weights = diff.pow(2) / diff.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return (weights * diff.abs()).sum(dim=1).mean()
+
+
 @GZSL.register("f-vaegan")
 class FVAEGAN(GenerativeGZSL):
     """f-VAEGAN-D2, inductive (Xian, Sharma, Schiele, Akata, *f-VAEGAN-D2: A Feature Generating
     Framework for Any-Shot Learning*, CVPR 2019), without the unlabelled-feature critic D2.
 
     A conditional VAE whose decoder is the generator of a WGAN-GP: encoder ``E(x, a)`` gives
-    ``(mu, log sigma^2)`` of a latent of the attribute dimension; generator ``G(z, a)`` (sigmoid
-    output, features min-max scaled to [0, 1]); critic ``D(x, a)``; one hidden layer of
-    ``hidden`` = 4096 units and LeakyReLU 0.2 everywhere. Critic (``critic_iters`` = 5 steps):
-    ``critic_weight * (E[D(G(z, a))] - E[D(x, a)]) + gp_weight * GP`` with ``z`` encoded from
-    real features. Encoder and generator: ``BCE(G(z, a), x) + KL(q(z|x, a) || N(0, I))`` per
-    sample plus ``-gan_weight * E[D(G(z, a))]``. Adam lr 1e-4, betas (0.5, 0.999), batch 64.
-    Synthesis draws ``z ~ N(0, I)``. Final classifier as in f-CLSWGAN.
+    ``(mu, log sigma^2)`` of a latent of the attribute dimension through ``hidden`` = 4096 and
+    ``2 * latent`` units; generator ``G(z, a)`` (sigmoid output, features min-max scaled to
+    [0, 1]) and critic ``D(x, a)`` with one hidden layer of ``hidden`` units; LeakyReLU 0.2
+    everywhere. Critic (``critic_iters`` = 5 steps per generator step):
+    ``critic_weight * (E[D(G(z, a))] - E[D(x, a)] + lambda * GP)`` (:func:`critic_objective`:
+    the penalty is scaled by ``critic_weight`` too, as in the official code), with ``lambda``
+    starting at ``gp_weight`` and, with ``adapt_gp``, adapted after every generator step
+    (:class:`~unseen.methods.gzsl.generative.training.AdaptivePenaltyWeight`). ``z`` is encoded
+    from the real batch with ``encoded_noise`` (off on FLO: ``z ~ N(0, I)``). Encoder and
+    generator: ``BCE(G(z, a), x) + KL(q(z|x, a) || N(0, I))`` per sample with encoded ``z``,
+    minus ``gan_weight * E[D(fake)]`` where ``fake`` is that reconstruction (``encoded_noise``)
+    or ``G`` of fresh ``N(0, I)`` noise. Adam lr ``lr``, betas (0.5, 0.999) for generator and
+    critic, the default (0.9, 0.999) for the encoder, batch 64. Synthesis draws ``z ~ N(0, I)``.
+    Final classifier as in f-CLSWGAN.
 
-    This is :class:`TFVAEGAN` with feedback and semantic decoder switched off; the per-dataset
-    defaults are TF-VAEGAN's official scripts' (CUB, SUN, FLO, AWA1/AWA2); other data use CUB's.
+    This is :class:`TFVAEGAN` with feedback and semantic decoder switched off (one pass over the
+    data per epoch); the per-dataset defaults are TF-VAEGAN's official scripts' (CUB, SUN, FLO,
+    AWA1/AWA2); other data use CUB's.
 
     Selection: ``epochs`` and ``cls_epochs`` are chosen on the ``gzsl-ps-v1`` validation task
     and the method is refitted on the whole training split (see :class:`GenerativeGZSL`); the
@@ -91,7 +160,7 @@ class FVAEGAN(GenerativeGZSL):
             "critic_weight": 1.0,
             "gan_weight": 1.0,
         },
-        "FLO": {"epochs": 500, "lr": 1e-4, "cls_lr": 1e-3, "syn_per_class": 1200},
+        "FLO": {"epochs": 500, "lr": 1e-4, "cls_lr": 1e-3, "syn_per_class": 1200, "encoded_noise": False},
         "AWA1": {"epochs": 120, "lr": 1e-5, "cls_lr": 1e-3, "syn_per_class": 1800},
         "AWA2": {"epochs": 120, "lr": 1e-5, "cls_lr": 1e-3, "syn_per_class": 1800},
     }
@@ -106,67 +175,112 @@ class FVAEGAN(GenerativeGZSL):
             dev
         )
         self._D = init_weights(Critic(feat_dim, att_dim, h), generator).to(dev)
-        self._opt_eg = torch.optim.Adam(
-            [*self._E.parameters(), *self._G.parameters()], lr=p["lr"], betas=(0.5, 0.999)
-        )
-        self._opt_d = self._adam(self._D, p["lr"])
+        self._opt_e = torch.optim.Adam(self._E.parameters(), lr=p["lr"])
+        self._opt_g, self._opt_d = self._adam(self._G, p["lr"]), self._adam(self._D, p["lr"])
+        self._gp_weight = AdaptivePenaltyWeight(p["gp_weight"], p["adapt_gp"], dev)
         if self.feedback:
+            if p["feedback_loops"] < 1:
+                raise HyperparameterError(
+                    f"method '{self.name}': feedback_loops must be >= 1, got {p['feedback_loops']}."
+                )
             self._dec = init_weights(SemanticDecoder(feat_dim, att_dim, h), generator).to(dev)
             self._fb = init_weights(Feedback(h), generator).to(dev)
             self._opt_dec = self._adam(self._dec, p["dec_lr"])
             self._opt_fb = self._adam(self._fb, p["feedback_lr"])
 
-    def _decode_loss(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """L1 attribute reconstruction, summed over dimensions, averaged over samples."""
-        return (self._dec(x)[0] - a).abs().sum(dim=1).mean()
-
-    def _synth(self, z: torch.Tensor, a: torch.Tensor, weight: float) -> torch.Tensor:
-        """``G(z, a)``, with TF-VAEGAN's feedback: decode once, feed the decoder's hidden layer back."""
-        fake = self._G(z, a)
+    def _passes(self) -> tuple[bool, ...]:
+        """Whether each pass over the training data in an epoch runs with feedback: one pass
+        without it, or TF-VAEGAN's ``feedback_loops`` with it in the second (official ``loop == 1``)."""
         if not self.feedback:
-            return fake
-        hidden = self._dec(fake)[1].detach()
-        return self._G(z, a, weight * self._fb(hidden))
+            return (False,)
+        return tuple(loop == 1 for loop in range(self.params["feedback_loops"]))
+
+    def _cycle_loss(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return weighted_l1(self._dec(x)[0], a)
 
     def _train_epoch(self, sampler: BatchSampler, generator: torch.Generator) -> None:
-        p, dev = self.params, self._device
+        """``len(self._passes())`` passes of ``ceil(n / batch)`` generator steps each."""
+        for with_feedback in self._passes():
+            self._train_pass(sampler, generator, with_feedback)
+
+    def _train_pass(self, sampler: BatchSampler, generator: torch.Generator, with_feedback: bool) -> None:
+        p = self.params
+        a1 = p["feedback_train"] if with_feedback else None
         steps, k = -(-len(self._X) // sampler.batch), p["critic_iters"]
-        a1 = p.get("feedback_train", 0.0)
         for step in sampler.draw(steps * k).view(steps, k, -1):
+            penalties = []
             for idx in step:
                 x, a = self._X[idx], self._S[self._y[idx]]
                 if self.feedback:
                     self._opt_dec.zero_grad(set_to_none=True)
-                    (p["recons_weight"] * self._decode_loss(x, a)).backward()
+                    (p["recons_weight"] * self._cycle_loss(x, a)).backward()
                     self._opt_dec.step()
                 with torch.no_grad():
-                    mu, logvar = self._E(x, a)
-                    z = mu + torch.exp(0.5 * logvar) * gaussian(mu.shape, generator, dev)
-                    fake = self._synth(z, a, a1)
+                    fake = self._synth(self._critic_latent(x, a, generator), a, a1)
                 gp = gradient_penalty(self._D, x, fake, a, generator)
-                loss_d = p["critic_weight"] * (self._D(fake, a).mean() - self._D(x, a).mean())
+                penalties.append(gp.detach())
+                loss_d = critic_objective(
+                    self._D(x, a), self._D(fake, a), gp, p["critic_weight"], self._gp_weight.value
+                )
                 self._opt_d.zero_grad(set_to_none=True)
-                (loss_d + p["gp_weight"] * gp).backward()
+                loss_d.backward()
                 self._opt_d.step()
-            mu, logvar = self._E(x, a)
-            z = mu + torch.exp(0.5 * logvar) * gaussian(mu.shape, generator, dev)
-            recon = self._synth(z, a, a1)
-            bce = nn.functional.binary_cross_entropy(recon, x, reduction="sum") / len(x)
-            kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(x)
-            loss = bce + kl - p["gan_weight"] * self._D(recon, a).mean()
-            if self.feedback:
-                loss = loss + p["recons_weight"] * self._decode_loss(recon, a)
-                self._opt_dec.zero_grad(set_to_none=True)
-                self._opt_fb.zero_grad(set_to_none=True)
-            self._opt_eg.zero_grad(set_to_none=True)
-            loss.backward()
-            self._opt_eg.step()
-            if self.feedback:
-                self._opt_fb.step()
-                self._opt_dec.step()
+            self._gp_weight.update(penalties)
+            self._generator_step(x, a, a1, generator)
+
+    def _generator_step(
+        self, x: torch.Tensor, a: torch.Tensor, a1: float | None, generator: torch.Generator
+    ) -> None:
+        """Encoder, generator (and decoder, feedback) on the last critic step's batch."""
+        p = self.params
+        mu, logvar = self._E(x, a)
+        recon = self._synth(self._latent(mu, logvar, generator), a, a1)
+        bce = nn.functional.binary_cross_entropy(recon, x, reduction="sum") / len(x)
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(x)
+        if p["encoded_noise"]:
+            fake = recon
+        else:  # the official code feeds back the decoder's view of the reconstruction here
+            fake = self._synth(self._noise(x, generator), a, a1, source=recon)
+        loss = bce + kl - p["gan_weight"] * self._D(fake, a).mean()
+        zeroed, stepped = [self._opt_e, self._opt_g], [self._opt_e, self._opt_g]
+        if self.feedback:
+            loss = loss + p["recons_weight"] * self._cycle_loss(fake, a)
+            zeroed += [self._opt_dec, self._opt_fb]
+            stepped += [self._opt_fb] if a1 is not None else []
+            stepped += [] if p["freeze_dec"] else [self._opt_dec]
+        for opt in zeroed:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt in stepped:
+            opt.step()
+
+    def _latent(self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``z = mu + sigma * eps``, ``eps ~ N(0, I)``."""
+        return mu + torch.exp(0.5 * logvar) * gaussian(mu.shape, generator, self._device)
+
+    def _critic_latent(self, x: torch.Tensor, a: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The critic step's ``z``: encoded from the real batch (``encoded_noise``) or ``N(0, I)``."""
+        if self.params["encoded_noise"]:
+            return self._latent(*self._E(x, a), generator)
+        return self._noise(x, generator)
+
+    def _noise(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``z ~ N(0, I)``, one row per row of ``x``."""
+        return gaussian((len(x), self.noise_dim), generator, self._device)
+
+    def _synth(
+        self, z: torch.Tensor, a: torch.Tensor, weight: float | None, source: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``G(z, a)``; with a feedback ``weight``, TF-VAEGAN's second pass: the decoder's hidden
+        layer of ``source`` (default: a first ``G(z, a)``) goes through the feedback module into
+        the generator's hidden layer."""
+        if weight is None:
+            return self._G(z, a)
+        first = self._G(z, a) if source is None else source
+        return self._G(z, a, weight * self._fb(self._dec(first)[1].detach()))
 
     def _generate(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return self._synth(z, a, self.params.get("feedback_eval", 0.0))
+        return self._G(z, a)
 
 
 @GZSL.register("tf-vaegan")
@@ -175,15 +289,20 @@ class TFVAEGAN(FVAEGAN):
     Discriminative Features for Zero-Shot Classification*, ECCV 2020).
 
     f-VAEGAN-D2 (inductive, :class:`FVAEGAN`) plus a semantic embedding decoder ``Dec`` (feature
-    -> L2-normalised attributes through a ``hidden``-unit layer) trained with an L1 cycle loss
-    (``recons_weight``) on real features (in the critic loop) and on generated ones (with the
-    generator), and a feedback module ``F`` (two ``hidden``-unit LeakyReLU layers) mapping
-    ``Dec``'s hidden layer of a first generated feature back into the generator's hidden layer,
-    weighted ``feedback_train`` (a1) while training and ``feedback_eval`` (a2) while
-    synthesising. The final classifier sees ``[x, Dec(x), hidden(Dec, x)]`` (decoder-latent
-    concatenation) for real, synthetic and test features. Learning rates: decoder ``dec_lr``,
-    feedback ``feedback_lr``. Per-dataset defaults are the official scripts' (CUB, SUN, FLO,
-    AWA1/AWA2); other data use CUB's.
+    -> L2-normalised attributes through a ``hidden``-unit layer) trained with the weighted-L1
+    cycle loss :func:`weighted_l1` (``recons_weight``) on real features (in the critic loop) and
+    on generated ones (with the generator; skipped with ``freeze_dec``, the AWA setting), and a
+    feedback module ``F`` (two ``hidden``-unit LeakyReLU layers) mapping ``Dec``'s hidden layer
+    of a first generated feature back into the generator's hidden layer, weighted
+    ``feedback_train`` (a1) while training and ``feedback_eval`` (a2) while synthesising.
+
+    As in the official ``train_images.py``, an epoch is ``feedback_loops`` = 2 passes over the
+    training data: only the second (index 1) runs critic and generator steps with feedback and
+    updates ``F``; every other pass trains without feedback. The final classifier sees
+    ``[x, Dec(x), hidden(Dec, x)]`` (decoder-latent concatenation) for real, synthetic and test
+    features. Learning rates: decoder ``dec_lr``, feedback ``feedback_lr``. Per-dataset defaults
+    are the official scripts' (``scripts/run_{cub,sun,flo,awa}_tfvaegan.py``); other data use
+    CUB's.
 
     Selection as in :class:`FVAEGAN`: ``epochs`` and ``cls_epochs`` on validation, then refit.
     """
@@ -197,7 +316,7 @@ class TFVAEGAN(FVAEGAN):
     dataset_defaults = {
         "CUB": {
             **FVAEGAN.dataset_defaults["CUB"],
-            "recons_weight": 0.1,
+            "recons_weight": 0.01,
             "feedback_lr": 1e-5,
             "feedback_train": 1.0,
             "feedback_eval": 1.0,
@@ -222,6 +341,7 @@ class TFVAEGAN(FVAEGAN):
             "feedback_lr": 1e-4,
             "feedback_train": 0.01,
             "feedback_eval": 0.01,
+            "freeze_dec": True,
         },
         "AWA2": {
             **FVAEGAN.dataset_defaults["AWA2"],
@@ -229,9 +349,14 @@ class TFVAEGAN(FVAEGAN):
             "feedback_lr": 1e-4,
             "feedback_train": 0.01,
             "feedback_eval": 0.01,
+            "freeze_dec": True,
         },
     }
-    fast_hparams = {**FAST, "feedback_lr": 1e-3, "dec_lr": 1e-3}
+    # half of f-VAEGAN's epochs: each runs two passes over the data
+    fast_hparams = {**FAST, "epochs": 15, "checkpoint_every": 5, "feedback_lr": 1e-3, "dec_lr": 1e-3}
+
+    def _generate(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self._synth(z, a, self.params["feedback_eval"])
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -58,13 +58,22 @@ class Critic(nn.Module):
 
 
 class VAEEncoder(nn.Module):
-    """``E(x, a) -> (mu, log sigma^2)`` of the latent code (f-VAEGAN-D2's conditional encoder)."""
+    """``E(x, a) -> (mu, log sigma^2)`` of the latent code (f-VAEGAN-D2's conditional encoder).
+
+    As in the official TF-VAEGAN code: ``[x, a]`` -> ``hidden`` -> ``2 * latent`` units (both
+    LeakyReLU), then separate linear heads for ``mu`` and ``log sigma^2``.
+    """
 
     def __init__(self, feat_dim: int, att_dim: int, hidden: int, latent: int):
         super().__init__()
-        self.hidden = nn.Sequential(nn.Linear(feat_dim + att_dim, hidden), nn.LeakyReLU(LEAK))
-        self.mu = nn.Linear(hidden, latent)
-        self.logvar = nn.Linear(hidden, latent)
+        self.hidden = nn.Sequential(
+            nn.Linear(feat_dim + att_dim, hidden),
+            nn.LeakyReLU(LEAK),
+            nn.Linear(hidden, 2 * latent),
+            nn.LeakyReLU(LEAK),
+        )
+        self.mu = nn.Linear(2 * latent, latent)
+        self.logvar = nn.Linear(2 * latent, latent)
 
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.hidden(torch.cat([x, a], dim=1))

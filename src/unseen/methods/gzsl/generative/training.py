@@ -1,4 +1,5 @@
-"""Training-loop toolkit: seeded streams, on-device minibatches, gradient penalty, batched synthesis.
+"""Training-loop toolkit: seeded streams, on-device minibatches, gradient penalty (and its adaptive
+weight), batched synthesis.
 
 All random numbers come from explicit CPU generators (same seed, same draws on any device) and
 are drawn a whole epoch at a time, then moved to the device in one transfer; minibatches are
@@ -87,6 +88,29 @@ def gradient_penalty(
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat, att).sum(), x_hat, create_graph=True)
     return ((grad.norm(2, dim=1) - 1) ** 2).mean()
+
+
+class AdaptivePenaltyWeight:
+    """The gradient-penalty weight ``lambda`` of the official f-VAEGAN-D2 / TF-VAEGAN code.
+
+    After the critic steps of each generator step, :meth:`update` takes their raw penalties
+    ``E[(||grad|| - 1)^2]``: when ``adaptive``, ``lambda`` is multiplied by 1.1 if their mean
+    exceeds 1.05 and divided by 1.1 if it is below 1.001, otherwise kept. ``value`` is a
+    0-dim tensor on the device, so the rule runs without synchronising with it.
+    """
+
+    HIGH, LOW, FACTOR = 1.05, 1.001, 1.1
+
+    def __init__(self, initial: float, adaptive: bool, device: torch.device):
+        self.value = torch.tensor(float(initial), device=device)
+        self.adaptive = adaptive
+
+    def update(self, penalties: list[torch.Tensor]) -> None:
+        if not self.adaptive:
+            return
+        mean = torch.stack(penalties).detach().mean()
+        larger, smaller = self.value * self.FACTOR, self.value / self.FACTOR
+        self.value = torch.where(mean > self.HIGH, larger, torch.where(mean < self.LOW, smaller, self.value))
 
 
 @torch.no_grad()
