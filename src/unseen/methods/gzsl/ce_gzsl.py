@@ -118,6 +118,11 @@ class CEGZSL(GenerativeGZSL):
     on the test set; here ``epochs`` (up to the budget) and ``cls_epochs`` are selected on the
     ``gzsl-ps-v1`` validation task, then the method is refitted on the whole training split
     (see :class:`GenerativeGZSL`).
+
+    Not the published setting: the official CUB run reads 1024-d sentence embeddings
+    (``sent_splits.mat``) rather than the 312 xlsa17 attributes (pass them as the class semantics,
+    e.g. through a ``.npz`` or ``text:`` spec, to match it); the authors never state batch sizes
+    for SUN, FLO or AWA (those used here come from users' reproductions), and FLO uses CUB's.
     """
 
     paper = "Han, Fu, Chen, Yang. Contrastive Embedding for Generalized Zero-Shot Learning. CVPR 2021."
