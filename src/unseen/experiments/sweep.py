@@ -20,6 +20,8 @@ lists::
 
 ``sweep_hparams`` turns a method's declared search space into separate runs (DomainBed's
 random search); ``"none"`` leaves the choice to the task's protocol (GZSL selects on validation).
+The space is declared per data spec: DG algorithms on large images have DomainBed's large-image
+learning rate and batch size and the pretrained featurizer's options.
 A ``.yaml`` / ``.yml`` file holds the same keys: ``store`` and a list ``runs`` of blocks.
 """
 
@@ -133,9 +135,11 @@ def _expand(block: dict[str, Any], where: str) -> list[RunSpec]:
     for method in methods:
         if method not in runner.methods():
             raise SweepFileError(f"{where}: unknown {task} method '{method}'; see `unseen methods`.")
-        for hp in _hparam_sets(runner.declared_hparams(method), fixed, mode, hseed, f"{where}, {method}"):
-            for data, seed, opts in itertools.product(datas, seeds, option_sets):
-                runs.extend(runner.expand(RunSpec(task, data, method, seed, hp, opts)))
+        for data in datas:
+            declared = runner.declared_hparams(method, data)
+            for hp in _hparam_sets(declared, fixed, mode, hseed, f"{where}, {method} on '{data}'"):
+                for seed, opts in itertools.product(seeds, option_sets):
+                    runs.extend(runner.expand(RunSpec(task, data, method, seed, hp, opts)))
     return runs
 
 

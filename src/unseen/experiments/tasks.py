@@ -38,7 +38,8 @@ class TaskRunner:
     def methods(self) -> list[str]:
         raise NotImplementedError
 
-    def declared_hparams(self, method: str) -> tuple:
+    def declared_hparams(self, method: str, data: str) -> tuple:
+        """The hyperparameters ``method`` declares for runs on ``data`` (a sweep's search space)."""
         raise NotImplementedError
 
 
@@ -70,7 +71,7 @@ class GZSLTask(TaskRunner):
 
         return list(GZSL)
 
-    def declared_hparams(self, method: str) -> tuple:
+    def declared_hparams(self, method: str, data: str) -> tuple:
         from unseen.methods import GZSL
 
         return GZSL[method].hparams
@@ -148,10 +149,12 @@ class DGTask(TaskRunner):
 
         return list(DG)
 
-    def declared_hparams(self, method: str) -> tuple:
+    def declared_hparams(self, method: str, data: str) -> tuple:
+        """DomainBed's shared hyperparameters depend on the data (large images train the pretrained
+        featurizer with their own learning rate and batch size), so the data is loaded to see."""
         from unseen.methods import DG
 
-        return DG[method].all_hparams()
+        return DG[method].all_hparams(load_cached(self.task, data).input_shape)
 
 
 class FewShotTask(TaskRunner):
@@ -190,7 +193,7 @@ class FewShotTask(TaskRunner):
 
         return list(VLM)
 
-    def declared_hparams(self, method: str) -> tuple:
+    def declared_hparams(self, method: str, data: str) -> tuple:
         from unseen.methods import VLM
 
         return VLM[method].hparams
