@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unseen.methods.dg.base import Algorithm, Minibatches, concat, per_domain_losses
+from unseen.methods.dg.base import Algorithm, Minibatches, adam, concat, per_domain_losses
 from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
 from unseen.methods.dg.penalties import coral_penalty, irm_penalty, mmd_penalty, vrex_penalty
 from unseen.methods.registry import DG, HParam
@@ -336,7 +336,7 @@ class _AdversarialDomains(Algorithm):
         )
         self.class_embeddings = nn.Embedding(self.n_classes, width)
         self.update_count = 0
-        self.disc_optimizer = torch.optim.Adam(
+        self.disc_optimizer = adam(
             [*self.discriminator.parameters(), *self.class_embeddings.parameters()],
             lr=self.hp["lr"],
             weight_decay=self.hp["weight_decay_d"],
@@ -345,7 +345,7 @@ class _AdversarialDomains(Algorithm):
 
     def _optimizer(self, params) -> torch.optim.Optimizer:
         betas = (self.hp["beta1"], 0.9)
-        return torch.optim.Adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"], betas=betas)
+        return adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"], betas=betas)
 
     def update(self, minibatches: Minibatches) -> dict[str, float]:
         self.update_count += 1

@@ -82,6 +82,12 @@ def shared_hparams(input_shape: tuple[int, ...] | None = None) -> tuple[HParam, 
     return merged + tuple(adjusted.values())
 
 
+def adam(params, **options) -> torch.optim.Adam:
+    """``torch.optim.Adam`` with its fused kernel: one pass over all parameters per step instead of
+    a loop of small per-tensor ops; the same update up to float rounding (benchmarks/RESULTS.md)."""
+    return torch.optim.Adam(params, fused=True, **options)
+
+
 class Algorithm(nn.Module):
     """Base class: a featurizer, a classifier head, ``network = classifier(featurizer(x))``.
 
@@ -135,7 +141,7 @@ class Algorithm(nn.Module):
         """Extra modules of the algorithm, created under the seeded initialisation."""
 
     def _optimizer(self, params) -> torch.optim.Optimizer:
-        return torch.optim.Adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
+        return adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
 
     def update(self, minibatches: Minibatches) -> dict[str, float]:
         raise NotImplementedError
