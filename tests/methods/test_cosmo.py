@@ -124,7 +124,9 @@ def test_expert_settings_are_checked_when_the_method_is_built():
     expert = GZSL["cosmo"](unseen_expert="sae", unseen_expert_hparams='{"lam": 0.5}')._expert("unseen_expert")
     assert expert.name == "sae" and expert.params["lam"] == 0.5
     # a JSON object given in --hparams or a sweep file arrives as text too
-    expert = GZSL["gated"](seen_expert_hparams={"C": 0.1})._expert("seen_expert")
+    gated = GZSL["gated"](seen_expert_hparams={"C": 0.1})
+    assert gated.params["seen_expert_hparams"] == '{"C": 0.1}'  # recorded as JSON
+    expert = gated._expert("seen_expert")
     assert expert.name == "softmax" and expert.params["C"] == 0.1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -64,6 +65,8 @@ class HParam:
             raise HyperparameterError(
                 f"{owner}: hyperparameter '{self.name}' must be true or false, got {value!r}."
             )
+        if kind is str and isinstance(value, dict | list):
+            return json.dumps(value, sort_keys=True)  # a JSON object or list given for a text hparam
         try:
             if kind is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError
