@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import numpy as np
 import pytest
@@ -268,24 +267,10 @@ def test_timm_built_from_option_text_keys_on_its_architecture(tmp_path):
     assert keys[0] != keys[1]
 
 
-def test_open_clip_built_from_option_text_records_its_architecture(tmp_path):
-    open_clip = pytest.importorskip(
-        "open_clip", reason="open_clip is not installed (pip install 'unseen[open_clip]')"
-    )
-    import torch
-
-    config = {
-        "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-    }
-    (tmp_path / "unseen-options-clip.json").write_text(json.dumps(config))
-    open_clip.add_model_config(tmp_path / "unseen-options-clip.json")
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        torch.save(open_clip.create_model("unseen-options-clip").state_dict(), tmp_path / "tiny.pt")
+def test_open_clip_built_from_option_text_records_its_architecture(tiny_open_clip):
+    _, model, weights, _ = tiny_open_clip
     for name in ("open-clip-image", "open-clip-text"):
-        options = parse_encoder_options(name, ["model=unseen-options-clip"], FLAGS)
-        encoder = ENCODERS.create(name, weights=str(tmp_path / "tiny.pt"), device="cpu", **options)
-        assert encoder.id == "open-clip:unseen-options-clip"
-        assert dict(encoder.options) == {"model": "unseen-options-clip"} and encoder.dim == 16
+        options = parse_encoder_options(name, [f"model={model}"], FLAGS)
+        encoder = ENCODERS.create(name, weights=str(weights), device="cpu", **options)
+        assert encoder.id == f"open-clip:{model}"
+        assert dict(encoder.options) == {"model": model} and encoder.dim == 16

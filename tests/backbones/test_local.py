@@ -1,7 +1,6 @@
 """Optional local-weights encoders: clear errors always, real loading where the library exists."""
 
 import importlib.util
-import json
 
 import numpy as np
 import pytest
@@ -160,25 +159,12 @@ def test_timm_loads_a_local_checkpoint(tmp_path):
     np.testing.assert_allclose(encoder.encode_images([image]), expected, atol=1e-4)
 
 
-def test_open_clip_image_and_text_share_one_space(tmp_path):
-    open_clip = pytest.importorskip(
-        "open_clip", reason="open_clip is not installed (pip install 'unseen[open_clip]')"
-    )
-    config = {
-        "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-    }
-    (tmp_path / "unseen-tiny-clip.json").write_text(json.dumps(config))
-    open_clip.add_model_config(tmp_path / "unseen-tiny-clip.json")
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        reference = open_clip.create_model("unseen-tiny-clip").eval()
-    torch.save(reference.state_dict(), tmp_path / "tiny.pt")
-    options = dict(weights=str(tmp_path / "tiny.pt"), model="unseen-tiny-clip", device="cpu")
+def test_open_clip_image_and_text_share_one_space(tiny_open_clip):
+    open_clip, name, weights, reference = tiny_open_clip
+    options = dict(weights=str(weights), model=name, device="cpu")
     image_encoder = ENCODERS.create("open-clip-image", **options)
     text_encoder = ENCODERS.create("open-clip-text", **options)
-    tokens = open_clip.get_tokenizer("unseen-tiny-clip")(["a photo of a cat."])
+    tokens = open_clip.get_tokenizer(name)(["a photo of a cat."])
     with torch.inference_mode():
         expected = reference.encode_text(tokens).numpy()
     assert image_encoder.dim == text_encoder.dim == 16

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -24,14 +23,7 @@ DOMAINS = ("sketch", "art", "photo")  # created in this order; numbered in sorte
 CLASSES = {"cat": (220, 40, 40), "dog": (40, 40, 220)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared two-core machine, two threads make these small convolutions
-    many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tree(root: Path, domains=DOMAINS, per_class: int = 3) -> Path:

@@ -19,14 +19,7 @@ from unseen.nn.efficientnet_dg import EfficientNetLite0Featurizer, _imagenet_enc
 IMAGE = (3, 64, 64)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared two-core machine, two threads make these small convolutions
-    many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _images(n: int, seed: int) -> torch.Tensor:
