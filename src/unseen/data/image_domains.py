@@ -12,9 +12,10 @@ central region "resize the shorter side, centre-crop" keeps, from
 :func:`unseen.backbones.efficientnet_lite.crop_and_resize`) to ``N x N`` pixels (``size``, default
 224, the network's input size), and stored as RGB in [0, 1]; the featurizer applies the
 weights' normalisation itself. Images larger than 32 pixels train the ImageNet featurizer, 32 or
-fewer DomainBed's small CNN (:data:`unseen.nn.networks.FEATURIZERS`). No augmentation: DomainBed
-trains its large-image datasets with random crops, flips, colour jitter and greyscale, which a
-once-decoded dataset cannot do.
+fewer DomainBed's small CNN (:data:`unseen.nn.networks.FEATURIZERS`). DomainBed's training
+augmentation (random resized crops, flips, colour jitter, greyscale) runs on the decoded tensors
+of each training minibatch (:mod:`unseen.data.augmentation`, the ``data_augmentation``
+hyperparameter), so decoding still happens once.
 
 Memory: the inputs are float32, ``3 * N * N * 4`` bytes per image - 602,112 bytes at 224 px, so
 Office-Caltech10's 2,533 images take 1.5 GB, and ``unseen dg`` holds a second copy as a torch

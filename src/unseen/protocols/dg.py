@@ -7,7 +7,12 @@ for this protocol version:
    from the trial seed only (:meth:`~unseen.data.domains.DomainDataset.in_out_split`).
 2. The algorithm trains on the ``in`` parts of the training domains (every domain not in
    ``test_envs``), one minibatch per training domain per step, sampled with replacement from a
-   generator seeded by the run's seed.
+   generator seeded by the run's seed. With the ``data_augmentation`` hyperparameter (full-size
+   images), each training minibatch is augmented as DomainBed does
+   (:class:`~unseen.data.augmentation.ImageAugmentation`, draws from a second generator seeded by
+   the run's seed); evaluation always sees the images as decoded. DomainBed instead augments
+   every example of the training domains, so its training-domain ``out`` accuracies, used for
+   model selection, are measured on augmented images.
 3. Every ``checkpoint_freq`` steps and at the last step, the accuracy of every domain's ``in``
    and ``out`` parts is recorded. Test domains are only ever evaluated, never trained on, and
    nothing from them reaches the algorithm.
@@ -26,12 +31,14 @@ import torch
 import torch.nn.functional as F
 
 from unseen import __version__
+from unseen.data.augmentation import ImageAugmentation
 from unseen.data.domains import DomainDataset
 from unseen.errors import SpecError
 from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, timestamp
 from unseen.methods.dg.averaging import WRAPPERS
 from unseen.methods.dg.base import Algorithm
 from unseen.methods.dg.optimizers import UPDATE_RULES
+from unseen.methods.gzsl.torch_setup import stream
 from unseen.methods.registry import DG
 
 Progress = Callable[[int, int, str], None]
@@ -131,6 +138,8 @@ class DGProtocol:
             inputs = torch.from_numpy(dataset.inputs.copy()).to(model.device)
             labels = torch.from_numpy(dataset.labels.copy()).to(model.device)
             batches = torch.Generator().manual_seed(self.seed)
+            augment = ImageAugmentation() if model.hp.get("data_augmentation") else None
+            augment_draws = stream(self.seed, "augmentation")
             train_idx = [torch.as_tensor(splits[k][0]) for k in train_envs]
             batch_size = model.hp["batch_size"]
             averaging = WRAPPERS[self.wrapper]() if self.wrapper else None
@@ -140,7 +149,8 @@ class DGProtocol:
                 minibatches = []
                 for idx in train_idx:
                     rows = idx[torch.randint(len(idx), (batch_size,), generator=batches)].to(model.device)
-                    minibatches.append((inputs[rows], labels[rows]))
+                    x = inputs[rows] if augment is None else augment(inputs[rows], augment_draws)
+                    minibatches.append((x, labels[rows]))
                 model.train()
                 for key, value in update(minibatches).items():
                     losses.setdefault(key, []).append(value)

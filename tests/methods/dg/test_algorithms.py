@@ -8,7 +8,14 @@ import torch
 
 from unseen.methods import DG
 from unseen.methods.dg.algorithms import fish_meta_step, random_pairs
-from unseen.methods.dg.penalties import coral_penalty, irm_penalty, mmd_penalty, vrex_penalty
+from unseen.methods.dg.penalties import (
+    coral_penalty,
+    irm_penalty,
+    mean_pairwise,
+    mean_pairwise_coral,
+    mmd_penalty,
+    vrex_penalty,
+)
 
 
 def _minibatches(shape, n_domains=3, n=8, n_classes=3, seed=0):
@@ -182,3 +189,28 @@ def test_mldg_without_meta_test_term_is_one_step_on_the_mean_domain_loss():
     algo.update(batches)  # each domain is meta-train exactly once in the random cycle
     for a, b in zip(algo.network.parameters(), reference.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_pairwise_coral_equals_the_mean_of_coral_over_pairs():
+    g = torch.Generator().manual_seed(0)
+    feats = [torch.randn(n, 5, generator=g) * s for n, s in ((6, 1.0), (9, 2.0), (7, 0.5), (6, 1.5))]
+    pairs = [coral_penalty(feats[i], feats[j]) for i in range(4) for j in range(i + 1, 4)]
+    expected = float(torch.stack(pairs).mean())
+    assert mean_pairwise_coral(feats).item() == pytest.approx(expected, rel=1e-6)
+    assert mean_pairwise(coral_penalty, feats).item() == pytest.approx(expected, rel=1e-6)
+    assert mean_pairwise_coral(feats[:1]).item() == 0.0
+
+
+def test_feature_matching_runs_one_featurizer_pass_unless_batchnorm_uses_batch_statistics():
+    """Per-domain passes only matter for BatchNorm in training mode (each domain its own statistics)."""
+    g = torch.Generator().manual_seed(0)
+    minibatches = [(torch.randn(4, 6, generator=g), torch.tensor([0, 1, 0, 1])) for _ in range(3)]
+    model = DG["coral"]((6,), 2, 3, {}, seed=0)
+    model.train()
+    joint = model.domain_features(minibatches)
+    alone = [model.featurizer(x) for x, _ in minibatches]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(joint, alone, strict=True))
+    model.featurizer = torch.nn.Sequential(model.featurizer, torch.nn.BatchNorm1d(model.featurizer.n_outputs))
+    per_domain = model.domain_features(minibatches)
+    for f in per_domain:  # normalised with its own domain's batch statistics
+        np.testing.assert_allclose(f.mean(0).detach(), 0.0, atol=1e-5)

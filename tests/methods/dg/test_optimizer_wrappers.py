@@ -109,7 +109,7 @@ def test_fad_direction_on_a_quadratic_by_hand():
     e1 = rho * (g1 - g0) / (g1 - g0).norm()
     g2 = grad(w + e1)
     g3 = grad(w + e1 + rho * g2 / g2.norm())
-    expected = g0 + alpha * (g1 - g0) + beta * (g3 - g2)
+    expected = g0 + beta * (alpha * (g1 - g0) + (1 - alpha) * (g3 - g2))
     algo = _erm_objective_algorithm()
     (direction,) = FAD(algo, {"rho": rho, "alpha": alpha, "beta": beta}).direction([g0], gradient_at)
     assert torch.allclose(direction, expected, atol=1e-6)
@@ -121,10 +121,10 @@ def test_fad_direction_on_a_quadratic_by_hand():
 def test_fad_reduces_to_sam_and_to_the_plain_step():
     batches = _minibatches()
     fad_sam, sam = _erm_objective_algorithm(), _erm_objective_algorithm()
-    FAD(fad_sam, {"rho": 0.05, "alpha": 1.0, "beta": 0.0}).update(batches)
+    FAD(fad_sam, {"rho": 0.05, "alpha": 1.0, "beta": 1.0}).update(batches)
     SAM(sam, {"rho": 0.05}).update(batches)
     fad_plain, plain = _erm_objective_algorithm(), _erm_objective_algorithm()
-    FAD(fad_plain, {"alpha": 0.0, "beta": 0.0}).update(batches)
+    FAD(fad_plain, {"alpha": 0.5, "beta": 0.0}).update(batches)
     plain.update(batches)
     for pairs in (
         zip(fad_sam.parameters(), sam.parameters(), strict=True),

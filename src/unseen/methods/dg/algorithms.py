@@ -7,7 +7,7 @@ and small-image data. Penalties live in :mod:`unseen.methods.dg.penalties`.
 from __future__ import annotations
 
 import copy
-import itertools
+import functools
 
 import numpy as np
 import torch
@@ -16,7 +16,13 @@ from torch import nn
 
 from unseen.methods.dg.base import Algorithm, Minibatches, adam, concat, per_domain_losses
 from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
-from unseen.methods.dg.penalties import coral_penalty, irm_penalty, mmd_penalty, vrex_penalty
+from unseen.methods.dg.penalties import (
+    irm_penalty,
+    mean_pairwise,
+    mean_pairwise_coral,
+    mmd_penalty,
+    vrex_penalty,
+)
 from unseen.methods.registry import DG, HParam
 
 
@@ -201,16 +207,15 @@ class _FeatureMatching(SingleObjective):
     )
 
     @staticmethod
-    def discrepancy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def pairwise_discrepancy(features: list[torch.Tensor]) -> torch.Tensor:
+        """The mean over domain pairs of the discrepancy between their features."""
         raise NotImplementedError
 
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
-        feats = [self.featurizer(x) for x, _ in minibatches]
-        objective = torch.stack(
-            [F.cross_entropy(self.classifier(f), y) for f, (_, y) in zip(feats, minibatches, strict=True)]
-        ).mean()
-        pairs = list(itertools.combinations(range(len(feats)), 2))
-        penalty = sum(self.discrepancy(feats[i], feats[j]) for i, j in pairs) / max(len(pairs), 1)
+        feats = self.domain_features(minibatches)
+        logits = self.classifier(torch.cat(feats))
+        objective = torch.stack(per_domain_losses(logits, minibatches)).mean()
+        penalty = self.pairwise_discrepancy(feats)
         loss = objective + self.hp["mmd_gamma"] * penalty
         return loss, {"loss": loss.item(), "nll": objective.item(), "penalty": float(penalty.detach())}
 
@@ -220,7 +225,7 @@ class CORAL(_FeatureMatching):
     """Deep CORAL: match feature means and covariances across domains (Sun & Saenko, ECCV-W 2016)."""
 
     paper = "Sun & Saenko, Deep CORAL: Correlation Alignment for Deep Domain Adaptation (ECCV-W 2016)"
-    discrepancy = staticmethod(coral_penalty)
+    pairwise_discrepancy = staticmethod(mean_pairwise_coral)
 
 
 @DG.register("mmd")
@@ -228,7 +233,7 @@ class MMD(_FeatureMatching):
     """MMD-AAE's feature alignment: Gaussian-kernel MMD between domains (Li et al., CVPR 2018)."""
 
     paper = "Li et al., Domain Generalization with Adversarial Feature Learning (CVPR 2018)"
-    discrepancy = staticmethod(mmd_penalty)
+    pairwise_discrepancy = staticmethod(functools.partial(mean_pairwise, mmd_penalty))
 
 
 @DG.register("sd")

@@ -60,10 +60,19 @@ LARGE_IMAGE_HPARAMS: tuple[HParam, ...] = (
         "BatchNorm layers keep their ImageNet running statistics during training",
         choices=(True, False),
     ),
+    HParam(
+        "data_augmentation",
+        True,
+        (True,),
+        "random resized crop, flip, colour jitter and greyscale on training minibatches",
+        choices=(True, False),
+    ),
 )
 """DomainBed's settings for its datasets of full-size images (all but ``SMALL_IMAGES``), used with
 the ImageNet-pretrained featurizer; weight decay keeps the shared declaration (default 0, draw
-``10^U(-6, -2)``), which is already DomainBed's large-image one."""
+``10^U(-6, -2)``), which is already DomainBed's large-image one. ``data_augmentation`` is
+DomainBed's too (always on in its search); the protocol applies
+:class:`~unseen.data.augmentation.ImageAugmentation` to the training minibatches."""
 
 FEATURIZER_HPARAMS: dict[str, tuple[HParam, ...]] = {"efficientnet-lite0": LARGE_IMAGE_HPARAMS}
 """Per featurizer name: hyperparameters that replace the shared one of the same name, or are added."""
@@ -148,6 +157,17 @@ class Algorithm(nn.Module):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
+
+    def domain_features(self, minibatches: Minibatches) -> list[torch.Tensor]:
+        """The featurizer's output for each minibatch: one pass over their concatenation, unless a
+        BatchNorm layer normalises with batch statistics (``freeze_bn`` off); then each domain
+        passes alone, as in DomainBed, so that its statistics stay its own."""
+        if any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in self.featurizer.modules()
+        ):
+            return [self.featurizer(x) for x, _ in minibatches]
+        x, _ = concat(minibatches)
+        return list(self.featurizer(x).split([len(y) for _, y in minibatches]))
 
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad()

@@ -17,10 +17,9 @@ from unseen.methods.gzsl.generative.training import (
     BatchSampler,
     MinMaxScaler,
     gaussian,
-    stream,
 )
 from unseen.methods.gzsl.preprocessing import SEMANTIC_NORMS, normalize_semantics
-from unseen.methods.gzsl.torch_setup import as_tensor, resolve_device
+from unseen.methods.gzsl.torch_setup import as_tensor, resolve_device, stream
 from unseen.methods.registry import GZSL, HParam
 
 POSITIVE = ("latent", "epochs", "batch_size", "cls_epochs", "seen_per_class", "unseen_per_class")

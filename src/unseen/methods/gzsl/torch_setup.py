@@ -8,6 +8,8 @@ the device.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
 
@@ -22,6 +24,15 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def cpu_generator(seed: int) -> torch.Generator:
     """A fresh CPU ``torch.Generator`` seeded with ``seed``."""
     return torch.Generator(device="cpu").manual_seed(int(seed))
+
+
+def stream(seed: int, name: str) -> torch.Generator:
+    """An independent CPU generator for the random stream ``name`` of a method seeded ``seed``.
+
+    Separate streams keep, e.g., the generator's training draws identical whether or not
+    validation checkpoints train classifiers in between.
+    """
+    return cpu_generator(int(seed) * 1_000_003 + zlib.crc32(name.encode()))
 
 
 def as_tensor(a: np.ndarray, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -24,9 +24,9 @@ from unseen.methods.gzsl.generative.training import (
     MinMaxScaler,
     gaussian,
     gradient_penalty,
-    stream,
     synthesize,
 )
+from unseen.methods.gzsl.torch_setup import stream
 
 __all__ = [
     "FEATURE_SCALINGS",

@@ -32,11 +32,10 @@ from unseen.methods.gzsl.generative.training import (
     FEATURE_SCALINGS,
     BatchSampler,
     MinMaxScaler,
-    stream,
     synthesize,
 )
 from unseen.methods.gzsl.preprocessing import SEMANTIC_NORMS, normalize_semantics
-from unseen.methods.gzsl.torch_setup import as_tensor, resolve_device
+from unseen.methods.gzsl.torch_setup import as_tensor, resolve_device, stream
 from unseen.methods.registry import HParam
 
 POSITIVE = ("epochs", "cls_epochs", "checkpoint_every", "batch_size", "syn_per_class")

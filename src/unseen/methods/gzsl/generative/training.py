@@ -8,27 +8,15 @@ index rows into tensors that already live on the device.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from unseen.methods.gzsl.torch_setup import cpu_generator
-
 FEATURE_SCALINGS = ("minmax", "none")
 """Feature conventions: ``minmax`` is the official codes' ``--preprocessing`` (scikit-learn's
 ``MinMaxScaler`` fitted on the training features); ``none`` uses features as given."""
-
-
-def stream(seed: int, name: str) -> torch.Generator:
-    """An independent CPU generator for the random stream ``name`` of a method seeded ``seed``.
-
-    Separate streams keep, e.g., the generator's training draws identical whether or not
-    validation checkpoints train classifiers in between.
-    """
-    return cpu_generator(int(seed) * 1_000_003 + zlib.crc32(name.encode()))
 
 
 def gaussian(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
