@@ -169,7 +169,26 @@ def single_fit(dataset: ZSLDataset, hparams: dict, seed: int) -> dict:
     }
 
 
-def part_methods(dataset: ZSLDataset, methods: list[str], epochs: dict[str, int], seed: int) -> None:
+def validation_curve(record: dict) -> list[str]:
+    """Per generator checkpoint of the selection fit: the classifier length with the best
+    validation H there, and its validation S, U, H (Markdown rows)."""
+    rows = []
+    for trial in record["selection"]["trials"]:
+        by_epoch: dict[int, dict] = {}
+        for point in trial.get("curve", []):
+            best = by_epoch.get(point.get("epochs"))
+            if best is None or point["H"] > best["H"]:
+                by_epoch[point.get("epochs")] = point
+        for epoch, p in by_epoch.items():
+            cls_epochs = p.get("cls_epochs", "-")
+            epoch = "last" if epoch is None else epoch
+            rows.append(f"| {epoch} | {cls_epochs} | {p['S']:.1f} | {p['U']:.1f} | {p['H']:.1f} |")
+    return rows
+
+
+def part_methods(
+    dataset: ZSLDataset, methods: list[str], epochs: dict[str, int], seed: int, curve: bool = False
+) -> None:
     print(
         f"\n## gzsl-ps-v1 end to end: {dataset.source} ({dataset.hash}), {len(dataset.labels)} samples x "
         f"{dataset.dim} dims, seed {seed}, torch threads {torch.get_num_threads()}"
@@ -190,6 +209,12 @@ def part_methods(dataset: ZSLDataset, methods: list[str], epochs: dict[str, int]
             f"{t['fit_s']:.0f} | {t['total_s']:.0f} | {m['S']:.1f} | {m['U']:.1f} | {m['H']:.1f} |",
             flush=True,
         )
+        if curve:
+            chosen = {k: record["hparams"].get(k) for k in ("epochs", "cls_epochs")}
+            print(f"\n{name}: validation curve (chosen: {chosen})")
+            print("| generator epochs | best classifier epochs | val S | val U | val H |")
+            print("|---|---|---|---|---|")
+            print("\n".join(validation_curve(record)) + "\n", flush=True)
 
 
 def matmul_floor_s(d: int, k: int, batch: int = 50, latent: int = 64, repeats: int = 20) -> float:
@@ -285,6 +310,7 @@ def main() -> None:
     parser.add_argument("--skip-methods", action="store_true", help="only the CADA-VAE side-by-side")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--official-seeds", default="0", help="comma-separated seeds of the side-by-side")
+    parser.add_argument("--curve", action="store_true", help="print each method's validation curve")
     args = parser.parse_args()
 
     dataset = load_dataset(args.data)
@@ -293,7 +319,7 @@ def main() -> None:
         seeds = [int(v) for v in args.official_seeds.split(",")]
         part_official(dataset, args.official.resolve(), args.official_epochs, seeds)
     if not args.skip_methods:
-        part_methods(dataset, methods, parse_epochs(args.epochs), args.seed)
+        part_methods(dataset, methods, parse_epochs(args.epochs), args.seed, args.curve)
 
 
 if __name__ == "__main__":
