@@ -184,7 +184,7 @@ class ImageAugmentation:
         factors = self.colour_factors(n, generator).to(images.device)
         order = torch.rand(n, len(COLOUR_STEPS), generator=generator).argsort(1).to(images.device)
         for slot in range(len(COLOUR_STEPS)):
-            out = images.clone()
+            out = torch.empty_like(images)  # every row is written: each image has one step per slot
             for k, step in enumerate(COLOUR_STEPS):
                 rows = (order[:, slot] == k).nonzero()[:, 0]
                 if len(rows):
