@@ -1,4 +1,4 @@
-"""The shared machinery of the feature-generating methods: sampling, scaling, penalty, synthesis."""
+"""The shared machinery of the feature-generating methods: sampling, scaling, critic, synthesis."""
 
 import numpy as np
 import pytest
@@ -10,9 +10,10 @@ from unseen.methods import GZSL
 from unseen.methods.gzsl.generative import (
     BatchSampler,
     ConditionalGenerator,
+    Critic,
     MinMaxScaler,
     SoftmaxClassifier,
-    gradient_penalty,
+    frozen,
     init_weights,
     stream,
     synthesize,
@@ -49,14 +50,69 @@ def test_minmax_scaler_uses_training_range_and_leaves_constant_dims_unscaled():
         MinMaxScaler(X, "zscore")
 
 
-def test_gradient_penalty_of_a_linear_critic_is_hand_computable():
-    w = torch.tensor([[3.0], [4.0]])  # ||grad|| = 5 everywhere -> penalty (5 - 1)^2 = 16
+def linear_regime_critic() -> Critic:
+    """A 2-d critic whose hidden units are always active: ``D(x, a) = 3 x1 + 4 x2 + 3 a + 110``,
+    so ``||grad_x D|| = 5`` everywhere and the raw penalty is ``(5 - 1)^2 = 16``."""
+    critic = Critic(2, 1, 2)
+    with torch.no_grad():
+        critic.net[0].weight.copy_(torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+        critic.net[0].bias.fill_(10.0)
+        critic.net[2].weight.copy_(torch.tensor([[3.0, 4.0]]))
+        critic.net[2].bias.fill_(40.0)
+    return critic
 
-    def critic(x, a):
-        return x @ w + a.sum(dim=1, keepdim=True)
 
-    real, fake, att = torch.randn(6, 2), torch.randn(6, 2), torch.randn(6, 3)
-    assert gradient_penalty(critic, real, fake, att, stream(0, "gp")).item() == pytest.approx(16.0)
+def test_wgan_gp_objective_of_a_linear_regime_critic_is_hand_computable():
+    critic = linear_regime_critic()
+    real = torch.tensor([[1.0, 1.0], [2.0, 0.0]])  # D = 7 + 3 a + 110, 6 + 3 a + 110
+    fake = torch.tensor([[0.0, 0.0], [1.0, 2.0]])  # D = 0 + 3 a + 110, 11 + 3 a + 110
+    att = torch.tensor([[0.5], [1.0]])
+    objective, penalty = critic.backward_wgan_gp(real, fake, att, stream(0, "gp"), 10.0, scale=2.0)
+    assert penalty.item() == pytest.approx(16.0)
+    # 2 * (mean(0, 11) - mean(7, 6) + 10 * 16) = 2 * (5.5 - 6.5 + 160)
+    assert objective.item() == pytest.approx(318.0)
+    # the biases shift real and fake scores alike and do not enter the penalty
+    torch.testing.assert_close(critic.net[0].bias.grad, torch.zeros(2))
+    assert critic.net[2].bias.grad.item() == 0.0
+
+
+def autograd_wgan_gp(critic, real, fake, att, generator, gp_weight, scale):
+    """The objective of :meth:`Critic.backward_wgan_gp` by double backpropagation."""
+    t = torch.rand((len(real), 1), generator=generator)
+    x_hat = (t * real + (1 - t) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat, att).sum(), x_hat, create_graph=True)
+    penalty = ((grad.norm(dim=1) - 1) ** 2).mean()
+    objective = scale * (critic(fake, att).mean() - critic(real, att).mean() + gp_weight * penalty)
+    objective.backward()
+    return objective.detach(), penalty.detach()
+
+
+@pytest.mark.parametrize("gp_weight, scale", [(10.0, 1.0), (torch.tensor(13.0), 10.0)])
+def test_written_out_critic_gradient_equals_double_backpropagation(gp_weight, scale):
+    torch.manual_seed(0)
+    ours, reference = Critic(9, 4, 32), Critic(9, 4, 32)
+    reference.load_state_dict(ours.state_dict())
+    real, fake, att = torch.rand(12, 9), torch.rand(12, 9), torch.randn(12, 4)
+    for critic in (ours, reference):  # gradients are added to what is there, as backward() does
+        for p in critic.parameters():
+            p.grad = torch.ones_like(p)
+    got = ours.backward_wgan_gp(real, fake, att, stream(0, "gp"), gp_weight, scale)
+    want = autograd_wgan_gp(reference, real, fake, att, stream(0, "gp"), gp_weight, scale)
+    torch.testing.assert_close(got, want)
+    for (name, p), q in zip(ours.named_parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-5, msg=name)
+    assert all(not p.grad.requires_grad for p in ours.parameters())
+
+
+def test_frozen_module_gets_no_weight_gradient_and_is_restored():
+    critic = Critic(3, 2, 4)
+    critic.net[2].bias.requires_grad_(False)
+    x = torch.rand(5, 3, requires_grad=True)
+    with frozen(critic):
+        critic(x, torch.rand(5, 2)).sum().backward()
+    assert x.grad is not None
+    assert all(p.grad is None for p in critic.parameters())
+    assert [p.requires_grad for p in critic.parameters()] == [True, True, True, False]
 
 
 def test_init_weights_is_seeded_with_zero_biases():

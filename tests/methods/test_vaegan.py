@@ -7,8 +7,8 @@ import torch
 from unseen.data.synthetic import synthetic_dataset
 from unseen.errors import HyperparameterError
 from unseen.methods import GZSL
-from unseen.methods.gzsl.f_vaegan import critic_objective, weighted_l1
-from unseen.methods.gzsl.generative import VAEEncoder, gradient_penalty, stream
+from unseen.methods.gzsl.f_vaegan import weighted_l1
+from unseen.methods.gzsl.generative import Critic, VAEEncoder, stream
 from unseen.methods.gzsl.generative.training import AdaptivePenaltyWeight
 from unseen.protocols.gzsl import evaluate
 
@@ -125,21 +125,29 @@ def test_dataset_defaults_are_the_official_scripts(dataset):
     }
 
 
-def test_critic_loss_scales_the_penalty_by_gamma_d_too():
-    real, fake, penalty = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0]), torch.tensor(0.5)
-    # 10 * (0 - 2 + 10 * 0.5) = 30: the penalty's effective weight is gammaD * lambda = 100
-    assert critic_objective(real, fake, penalty, 10.0, 10.0).item() == pytest.approx(30.0)
-    assert critic_objective(real, fake, penalty, 1.0, 10.0).item() == pytest.approx(3.0)
+def five_slope_critic() -> Critic:
+    """``D(x, a) = 3 x1 + 4 x2 + const`` for ``x`` in [0, 1]: ``||grad|| = 5``, raw penalty 16."""
+    critic = Critic(2, 1, 2)
+    with torch.no_grad():
+        critic.net[0].weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+        critic.net[0].bias.fill_(10.0)
+        critic.net[2].weight.copy_(torch.tensor([[3.0, 4.0]]))
+    return critic
+
+
+def test_critic_objective_scales_the_penalty_by_gamma_d_too():
+    real, fake, a = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.zeros(2, 2), torch.zeros(2, 1)
+    # mean D(fake) - mean D(real) = 0 - 3.5; gammaD * (-3.5 + lambda * 16): the penalty's
+    # effective weight is gammaD * lambda = 100
+    objective, _ = five_slope_critic().backward_wgan_gp(real, fake, a, stream(0, "gp"), 10.0, 10.0)
+    assert objective.item() == pytest.approx(10 * (-3.5 + 160))
+    objective, _ = five_slope_critic().backward_wgan_gp(real, fake, a, stream(0, "gp"), 10.0, 1.0)
+    assert objective.item() == pytest.approx(-3.5 + 160)
 
 
 def test_penalty_weight_adapts_on_the_mean_raw_penalty_of_the_critic_steps():
-    w = torch.tensor([[3.0], [4.0]])  # a linear critic: ||grad|| = 5, raw penalty (5 - 1)^2 = 16
-
-    def critic(x, a):
-        return x @ w
-
-    x, a = torch.randn(4, 2), torch.randn(4, 3)
-    gp = gradient_penalty(critic, x, x + 1, a, stream(0, "gp"))
+    x, a = torch.rand(4, 2), torch.randn(4, 1)
+    _, gp = five_slope_critic().backward_wgan_gp(x, x.flip(0), a, stream(0, "gp"), 10.0)
     weight = AdaptivePenaltyWeight(10.0, True, CPU)
     weight.update([gp])
     assert weight.value.item() == pytest.approx(11.0)  # 16 > 1.05: x1.1

@@ -12,8 +12,8 @@ from unseen.methods.gzsl.generative import (
     BatchSampler,
     ConditionalGenerator,
     Critic,
+    frozen,
     gaussian,
-    gradient_penalty,
     init_weights,
 )
 from unseen.methods.gzsl.generative.base import COMMON_HPARAMS, GenerativeGZSL
@@ -232,25 +232,24 @@ class CEGZSL(GenerativeGZSL):
             for idx in step:
                 x, y, a = self._X[idx], self._y_local[idx], self._S[self._y[idx]]
                 h, z = self._E(x)
-                fake = self._G(gaussian((len(idx), self.noise_dim), generator, dev), a).detach()
-                gp = gradient_penalty(self._D, x, fake, a, generator)
-                loss_d = (
-                    self._D(fake, a).mean()
-                    - self._D(x, a).mean()
-                    + p["gp_weight"] * gp
-                    + instance_contrastive_loss(z, y, p["ins_temp"])
-                    + class_contrastive_loss(self._F, h, y, self._S_seen, p["cls_temp"])
-                )
+                with torch.no_grad():
+                    fake = self._G(gaussian((len(idx), self.noise_dim), generator, dev), a)
                 self._opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
+                self._D.backward_wgan_gp(x, fake, a, generator, p["gp_weight"])
+                contrastive = instance_contrastive_loss(z, y, p["ins_temp"]) + class_contrastive_loss(
+                    self._F, h, y, self._S_seen, p["cls_temp"]
+                )
+                contrastive.backward()
                 self._opt_d.step()
             fake = self._G(gaussian((len(idx), self.noise_dim), generator, dev), a)
             h_fake, z_fake = self._E(fake)
             with torch.no_grad():
                 z_real = self._E(x)[1]
             ins_loss = instance_contrastive_loss(torch.cat([z_fake, z_real]), y.repeat(2), p["ins_temp"])
+            with frozen(self._D):
+                realism = self._D(fake, a).mean()
             loss_g = (
-                -self._D(fake, a).mean()
+                -realism
                 + p["ins_weight"] * ins_loss
                 + p["cls_weight"] * class_contrastive_loss(self._F, h_fake, y, self._S_seen, p["cls_temp"])
             )

@@ -12,8 +12,8 @@ from unseen.methods.gzsl.generative import (
     ConditionalGenerator,
     Critic,
     SoftmaxClassifier,
+    frozen,
     gaussian,
-    gradient_penalty,
     init_weights,
     stream,
     train_softmax,
@@ -109,15 +109,15 @@ class FCLSWGAN(GenerativeGZSL):
         for step in sampler.draw(steps * k).view(steps, k, -1):
             for idx in step:
                 x, a = self._X[idx], self._S[self._y[idx]]
-                fake = self._G(gaussian((len(idx), self.noise_dim), generator, self._device), a).detach()
-                gp = gradient_penalty(self._D, x, fake, a, generator)
-                loss_d = self._D(fake, a).mean() - self._D(x, a).mean() + p["gp_weight"] * gp
+                with torch.no_grad():
+                    fake = self._G(gaussian((len(idx), self.noise_dim), generator, self._device), a)
                 self._opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
+                self._D.backward_wgan_gp(x, fake, a, generator, p["gp_weight"])
                 self._opt_d.step()
             fake = self._G(gaussian((len(idx), self.noise_dim), generator, self._device), a)
             cls_loss = nn.functional.nll_loss(self._pretrained(fake), self._y_local[idx])
-            loss_g = -self._D(fake, a).mean() + p["cls_weight"] * cls_loss
+            with frozen(self._D):
+                loss_g = -self._D(fake, a).mean() + p["cls_weight"] * cls_loss
             self._opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self._opt_g.step()

@@ -16,8 +16,8 @@ from unseen.methods.gzsl.generative import (
     Feedback,
     SemanticDecoder,
     VAEEncoder,
+    frozen,
     gaussian,
-    gradient_penalty,
     init_weights,
 )
 from unseen.methods.gzsl.generative.base import COMMON_HPARAMS, GenerativeGZSL
@@ -88,21 +88,6 @@ FAST = {
 }
 
 
-def critic_objective(
-    real_scores: torch.Tensor,
-    fake_scores: torch.Tensor,
-    penalty: torch.Tensor,
-    critic_weight: float,
-    gp_weight: float | torch.Tensor,
-) -> torch.Tensor:
-    """``gammaD * (E[D(fake)] - E[D(real)] + lambda * GP)``.
-
-    The official code scales the gradient penalty by ``gammaD`` as well as by ``lambda``: its
-    effective weight is ``gammaD * lambda`` (100 with the CUB, FLO and AWA scripts, 10 on SUN).
-    """
-    return critic_weight * (fake_scores.mean() - real_scores.mean() + gp_weight * penalty)
-
-
 def weighted_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """TF-VAEGAN's cycle loss: per sample ``sum_j w_j |d_j|`` with ``d = pred - target`` and
     ``w_j = d_j^2 / ||d||_2`` (gradients flow through the weights too), averaged over samples.
@@ -124,8 +109,9 @@ class FVAEGAN(GenerativeGZSL):
     ``2 * latent`` units; generator ``G(z, a)`` (sigmoid output, features min-max scaled to
     [0, 1]) and critic ``D(x, a)`` with one hidden layer of ``hidden`` units; LeakyReLU 0.2
     everywhere. Critic (``critic_iters`` = 5 steps per generator step):
-    ``critic_weight * (E[D(G(z, a))] - E[D(x, a)] + lambda * GP)`` (:func:`critic_objective`:
-    the penalty is scaled by ``critic_weight`` too, as in the official code), with ``lambda``
+    ``critic_weight * (E[D(G(z, a))] - E[D(x, a)] + lambda * GP)`` (the penalty is scaled by
+    ``critic_weight`` too, as in the official code: its effective weight is ``gammaD * lambda``,
+    100 with the CUB, FLO and AWA scripts, 10 on SUN), with ``lambda``
     starting at ``gp_weight`` and, with ``adapt_gp``, adapted after every generator step
     (:class:`~unseen.methods.gzsl.generative.training.AdaptivePenaltyWeight`). ``z`` is encoded
     from the real batch with ``encoded_noise`` (off on FLO: ``z ~ N(0, I)``). Encoder and
@@ -175,7 +161,7 @@ class FVAEGAN(GenerativeGZSL):
             dev
         )
         self._D = init_weights(Critic(feat_dim, att_dim, h), generator).to(dev)
-        self._opt_e = torch.optim.Adam(self._E.parameters(), lr=p["lr"])
+        self._opt_e = torch.optim.Adam(self._E.parameters(), lr=p["lr"], fused=True)
         self._opt_g, self._opt_d = self._adam(self._G, p["lr"]), self._adam(self._D, p["lr"])
         self._gp_weight = AdaptivePenaltyWeight(p["gp_weight"], p["adapt_gp"], dev)
         if self.feedback:
@@ -217,13 +203,11 @@ class FVAEGAN(GenerativeGZSL):
                     self._opt_dec.step()
                 with torch.no_grad():
                     fake = self._synth(self._critic_latent(x, a, generator), a, a1)
-                gp = gradient_penalty(self._D, x, fake, a, generator)
-                penalties.append(gp.detach())
-                loss_d = critic_objective(
-                    self._D(x, a), self._D(fake, a), gp, p["critic_weight"], self._gp_weight.value
-                )
                 self._opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
+                _, gp = self._D.backward_wgan_gp(
+                    x, fake, a, generator, self._gp_weight.value, p["critic_weight"]
+                )
+                penalties.append(gp)
                 self._opt_d.step()
             self._gp_weight.update(penalties)
             self._generator_step(x, a, a1, generator)
@@ -241,7 +225,9 @@ class FVAEGAN(GenerativeGZSL):
             fake = recon
         else:  # the official code feeds back the decoder's view of the reconstruction here
             fake = self._synth(self._noise(x, generator), a, a1, source=recon)
-        loss = bce + kl - p["gan_weight"] * self._D(fake, a).mean()
+        with frozen(self._D):
+            realism = self._D(fake, a).mean()
+        loss = bce + kl - p["gan_weight"] * realism
         zeroed, stepped = [self._opt_e, self._opt_g], [self._opt_e, self._opt_g]
         if self.feedback:
             loss = loss + p["recons_weight"] * self._cycle_loss(fake, a)

@@ -2,8 +2,9 @@
 
 * :mod:`.modules` -- conditional generator, critic, encoder, semantic decoder and feedback MLPs
   with seeded initialisation;
-* :mod:`.training` -- seeded on-device minibatch sampling, the WGAN gradient penalty, batched
-  synthesis of features and the family's normalisation conventions;
+* :mod:`.training` -- seeded on-device minibatch sampling, frozen modules, the adaptive
+  gradient-penalty weight, batched synthesis of features and the family's normalisation
+  conventions;
 * :mod:`.classifier` -- the final log-softmax classifier on real seen + synthetic unseen features;
 * :mod:`.base` -- :class:`GenerativeGZSL`, the fit loop with validation checkpoints.
 """
@@ -22,8 +23,8 @@ from unseen.methods.gzsl.generative.training import (
     FEATURE_SCALINGS,
     BatchSampler,
     MinMaxScaler,
+    frozen,
     gaussian,
-    gradient_penalty,
     synthesize,
 )
 from unseen.methods.gzsl.torch_setup import stream
@@ -39,8 +40,8 @@ __all__ = [
     "SemanticDecoder",
     "SoftmaxClassifier",
     "VAEEncoder",
+    "frozen",
     "gaussian",
-    "gradient_penalty",
     "init_weights",
     "stream",
     "synthesize",

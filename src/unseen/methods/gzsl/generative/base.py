@@ -130,4 +130,4 @@ class GenerativeGZSL(GZSLMethod):
         return X
 
     def _adam(self, module: torch.nn.Module, lr: float) -> torch.optim.Adam:
-        return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999))
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999), fused=True)

@@ -49,12 +49,80 @@ class Critic(nn.Module):
 
     def __init__(self, feat_dim: int, att_dim: int, hidden: int):
         super().__init__()
+        self.feat_dim = feat_dim
         self.net = nn.Sequential(
             nn.Linear(feat_dim + att_dim, hidden), nn.LeakyReLU(LEAK), nn.Linear(hidden, 1)
         )
 
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([x, a], dim=1))
+
+    @torch.no_grad()
+    def backward_wgan_gp(
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        a: torch.Tensor,
+        generator: torch.Generator,
+        gp_weight: float | torch.Tensor,
+        scale: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The critic's WGAN-GP objective (Gulrajani et al. 2017), its gradient added to the
+        parameters' ``.grad`` as ``backward()`` would add it. Returns the objective and the raw
+        penalty, both detached.
+
+        Objective: ``scale * (E[D(fake, a)] - E[D(real, a)] + gp_weight * GP)`` with
+        ``GP = E[(||grad_x D(x_hat, a)||_2 - 1)^2]`` at ``x_hat = t real + (1 - t) fake``, one
+        ``t ~ U(0, 1)`` per row drawn from ``generator``. ``fake`` is treated as a constant.
+
+        The gradient is written out rather than taken by double backpropagation: with one
+        LeakyReLU layer ``grad_x D(x_hat) = (m * W2) W1_x``, where the slopes ``m`` (1 or 0.2)
+        are piecewise constant. The step then takes four products with the first layer's
+        weights: one forward pass over the real, fake and interpolated rows, ``grad_x``, its
+        back-projection for ``W2``, and one weight gradient for all three terms. Autograd's
+        double backward runs separate passes per term and products through the LeakyReLU's
+        zero second derivative (``benchmarks/bench_wgan_steps.py`` times both).
+        """
+        first, second = self.net[0], self.net[2]
+        n, f = len(real), self.feat_dim
+        alpha = torch.rand((n, 1), generator=generator).to(real.device)
+        x_hat = alpha * real + (1 - alpha) * fake
+        w_x, w_a = first.weight[:, :f], first.weight[:, f:]
+        w2 = second.weight  # (1, hidden)
+        pre = (torch.cat([real, fake, x_hat]) @ w_x.T).view(3, n, -1) + (a @ w_a.T + first.bias)
+        slope = torch.where(pre > 0, 1.0, LEAK)
+        hidden = pre * slope
+        scores = (hidden @ w2.T).squeeze(2) + second.bias
+        u = slope[2] * w2  # grad_x D(x_hat) = u @ w_x
+        grad_x = u @ w_x
+        norm = grad_x.norm(dim=1)
+        penalty = ((norm - 1) ** 2).mean()
+        objective = scale * (scores[1].mean() - scores[0].mean() + gp_weight * penalty)
+
+        # d objective / d pre-activation of the real and fake rows; x_hat enters only through GP
+        d_pre = (scale / n) * torch.stack([-slope[0], slope[1]]) * w2
+        # d objective / d grad_x (zero where the norm is zero, as autograd's norm backward)
+        shrink = torch.where(norm > 0, (norm - 1) / norm, 0.0)
+        d_grad_x = (scale * gp_weight * 2 / n) * shrink[:, None] * grad_x
+        grads = {
+            first.weight: torch.cat(
+                [
+                    torch.cat([d_pre[0], d_pre[1], u]).T @ torch.cat([real, fake, d_grad_x]),
+                    (d_pre[0] + d_pre[1]).T @ a,
+                ],
+                dim=1,
+            ),
+            first.bias: d_pre.sum(dim=(0, 1)),
+            second.weight: (scale / n) * (hidden[1].sum(0) - hidden[0].sum(0))[None]
+            + ((d_grad_x @ w_x.T) * slope[2]).sum(0, keepdim=True),
+            second.bias: torch.zeros_like(second.bias),
+        }
+        for param, grad in grads.items():
+            if param.grad is None:
+                param.grad = grad
+            else:
+                param.grad += grad
+        return objective, penalty
 
 
 class VAEEncoder(nn.Module):

@@ -1,5 +1,5 @@
-"""Training-loop toolkit: seeded streams, on-device minibatches, gradient penalty (and its adaptive
-weight), batched synthesis.
+"""Training-loop toolkit: seeded streams, on-device minibatches, frozen modules, the adaptive
+gradient-penalty weight, batched synthesis.
 
 All random numbers come from explicit CPU generators (same seed, same draws on any device) and
 are drawn a whole epoch at a time, then moved to the device in one transfer; minibatches are
@@ -8,7 +8,8 @@ index rows into tensors that already live on the device.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,18 +65,17 @@ class MinMaxScaler:
         return ((np.asarray(X, dtype=np.float32) - self.low) / self.span).astype(np.float32)
 
 
-def gradient_penalty(
-    critic: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    att: torch.Tensor,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): ``E[(||grad_x D(x_hat, a)||_2 - 1)^2]`` on random interpolates."""
-    alpha = torch.rand((len(real), 1), generator=generator).to(real.device)
-    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat, att).sum(), x_hat, create_graph=True)
-    return ((grad.norm(2, dim=1) - 1) ** 2).mean()
+@contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``module``'s parameters do not require gradients inside the block (the generator steps'
+    pass through the critic: gradients flow to the input only, no weight gradient is computed)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
 
 
 class AdaptivePenaltyWeight:
