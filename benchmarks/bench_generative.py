@@ -141,13 +141,13 @@ def run_official(official: Path, epochs: int, seed: int) -> dict:
     return {"wall_s": wall, "train_vae_s": phases[0], "train_classifier_s": phases[1], "history": history}
 
 
-def single_fit(dataset: ZSLDataset, hparams: dict, seed: int) -> dict:
+def single_fit(dataset: ZSLDataset, hparams: dict, seed: int, device: str | None = None) -> dict:
     """One unmonitored CADA-VAE fit on the whole training split, scored once on test.
 
     The classifier stage (latent sampling + softmax training) is timed apart from the VAE by
     wrapping the instance's ``_fit_classifier``, to match the official code's two phases.
     """
-    method = GZSL["cada-vae"](seed=seed, **hparams)
+    method = GZSL["cada-vae"](seed=seed, device=device, **hparams)
     stage = method._fit_classifier
     classifier_s = []
 
@@ -187,7 +187,12 @@ def validation_curve(record: dict) -> list[str]:
 
 
 def part_methods(
-    dataset: ZSLDataset, methods: list[str], epochs: dict[str, int], seed: int, curve: bool = False
+    dataset: ZSLDataset,
+    methods: list[str],
+    epochs: dict[str, int],
+    seed: int,
+    curve: bool = False,
+    device: str | None = None,
 ) -> None:
     print(
         f"\n## gzsl-ps-v1 end to end: {dataset.source} ({dataset.hash}), {len(dataset.labels)} samples x "
@@ -202,7 +207,7 @@ def part_methods(
         if paper is None:
             paper = next((h.default for h in cls.hparams if h.name == "epochs"), "-")
         budget = f"{epochs[name]} of {paper}" if name in epochs else f"{paper}"
-        record = GZSLProtocol(seed=seed).run(dataset, name, fixed)
+        record = GZSLProtocol(seed=seed).run(dataset, name, fixed, device=device)
         t, m = record["timing"], record["metrics"]
         print(
             f"| {name} | {budget} | {t['select_s']:.0f} | "
@@ -248,7 +253,9 @@ def matmul_floor_s(d: int, k: int, batch: int = 50, latent: int = 64, repeats: i
     return (time.perf_counter() - t) / repeats
 
 
-def part_official(dataset: ZSLDataset, official: Path, epochs: int, seeds: list[int]) -> None:
+def part_official(
+    dataset: ZSLDataset, official: Path, epochs: int, seeds: list[int], device: str | None = None
+) -> None:
     write_xlsa17(dataset, official / "data" / "CUB", seeds[0])
     print(
         f"\n## CADA-VAE vs the official code: {dataset.source} ({dataset.hash}), {epochs} VAE epochs, "
@@ -259,7 +266,7 @@ def part_official(dataset: ZSLDataset, official: Path, epochs: int, seeds: list[
     print("|---|---|---|---|---|---|---|---|---|---|")
     gaps, ratios = [], []
     for seed in seeds:
-        ours = single_fit(dataset, {"epochs": epochs, "cls_epochs": OFFICIAL_CLS_EPOCHS}, seed)
+        ours = single_fit(dataset, {"epochs": epochs, "cls_epochs": OFFICIAL_CLS_EPOCHS}, seed, device)
         theirs = run_official(official, epochs, seed)
         final, best = theirs["history"][-1], max(theirs["history"], key=lambda r: r["H"])
         official_s = theirs["train_vae_s"] + theirs["train_classifier_s"]
@@ -291,7 +298,7 @@ def part_official(dataset: ZSLDataset, official: Path, epochs: int, seeds: list[
         f"over seeds {seeds}: official / ours time {np.mean(ratios):.2f} (min {min(ratios):.2f}), "
         f"H - official {np.mean(gaps):+.1f} +- {np.std(gaps):.1f} (std)"
     )
-    record = GZSLProtocol(seed=seeds[0]).run(dataset, "cada-vae", {"epochs": epochs})
+    record = GZSLProtocol(seed=seeds[0]).run(dataset, "cada-vae", {"epochs": epochs}, device=device)
     m = record["metrics"]
     print(
         f"ours, gzsl-ps-v1 (seed {seeds[0]}): cls_epochs {record['hparams']['cls_epochs']} chosen on "
@@ -311,15 +318,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--official-seeds", default="0", help="comma-separated seeds of the side-by-side")
     parser.add_argument("--curve", action="store_true", help="print each method's validation curve")
+    parser.add_argument("--device", default=None, help="torch device of ours (default: cuda if available)")
     args = parser.parse_args()
 
     dataset = load_dataset(args.data)
     methods = args.methods.split(",") if args.methods else generative_methods()
     if args.official is not None:
         seeds = [int(v) for v in args.official_seeds.split(",")]
-        part_official(dataset, args.official.resolve(), args.official_epochs, seeds)
+        part_official(dataset, args.official.resolve(), args.official_epochs, seeds, args.device)
     if not args.skip_methods:
-        part_methods(dataset, methods, parse_epochs(args.epochs), args.seed, args.curve)
+        part_methods(dataset, methods, parse_epochs(args.epochs), args.seed, args.curve, args.device)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def test_torch_range_admits_other_releases_and_the_pinned_build():
 
 
 def test_ci_and_readme_install_with_the_constraints():
-    assert '-c constraints.txt' in (ROOT / ".ci" / "run").read_text()
+    assert "-c constraints.txt" in (ROOT / ".ci" / "run").read_text()
     assert 'pip install -e ".[dev]" -c constraints.txt' in (ROOT / "README.md").read_text()
 
 

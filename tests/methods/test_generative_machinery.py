@@ -175,16 +175,6 @@ def test_dataset_defaults_are_keyed_by_xlsa17_name():
     assert cls.defaults_for("mnist-zsl") == {}
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("method", ["f-clswgan", "f-vaegan", "tf-vaegan"])
-def test_cuda_fit_and_score(method):
-    data = synthetic_dataset("AWA2", seed=0, dim=16, scale=0.02)
-    cls = GZSL[method]
-    m = cls(device="cuda", **{**cls.fast_hparams, "epochs": 2}).fit(data.train_set())
-    scores = m.scores(data.split_features("test_unseen"))
-    assert scores.shape == (len(scores), data.classes.n_classes) and np.isfinite(scores).all()
-
-
 @pytest.mark.parametrize("name", ["epochs", "cls_epochs", "syn_per_class"])
 def test_non_positive_lengths_are_rejected_with_a_clear_error(name):
     data = synthetic_dataset("AWA2", seed=0, dim=8, scale=0.02)

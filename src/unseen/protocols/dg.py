@@ -38,7 +38,7 @@ from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, t
 from unseen.methods.dg.averaging import WRAPPERS
 from unseen.methods.dg.base import Algorithm
 from unseen.methods.dg.optimizers import UPDATE_RULES
-from unseen.methods.gzsl.torch_setup import stream
+from unseen.methods.gzsl.torch_setup import cpu_generator, fork_rng, resolve_device, stream
 from unseen.methods.registry import DG
 
 Progress = Callable[[int, int, str], None]
@@ -132,15 +132,16 @@ class DGProtocol:
         t0 = time.perf_counter()
         splits = dataset.in_out_split(self.trial_seed, self.holdout_fraction)
         train_envs = [k for k in range(dataset.n_domains) if k not in self.test_envs]
-        with torch.random.fork_rng(devices=[]):
+        dev = resolve_device(device)
+        with fork_rng(dev):
             torch.manual_seed(self.seed)  # dropout and any other global draws inside updates
-            model = cls(dataset.input_shape, dataset.n_classes, len(train_envs), hparams, self.seed, device)
-            inputs = torch.from_numpy(dataset.inputs.copy()).to(model.device)
-            labels = torch.from_numpy(dataset.labels.copy()).to(model.device)
-            batches = torch.Generator().manual_seed(self.seed)
+            model = cls(dataset.input_shape, dataset.n_classes, len(train_envs), hparams, self.seed, dev)
+            inputs = torch.from_numpy(dataset.inputs.copy()).to(dev)
+            labels = torch.from_numpy(dataset.labels.copy()).to(dev)
+            batches = cpu_generator(self.seed, dev)
             augment = ImageAugmentation() if model.hp.get("data_augmentation") else None
-            augment_draws = stream(self.seed, "augmentation")
-            train_idx = [torch.as_tensor(splits[k][0]) for k in train_envs]
+            augment_draws = stream(self.seed, "augmentation", dev)
+            train_idx = [torch.as_tensor(splits[k][0], device=dev) for k in train_envs]
             batch_size = model.hp["batch_size"]
             averaging = WRAPPERS[self.wrapper]() if self.wrapper else None
             update = UPDATE_RULES[self.update_rule](model).update if self.update_rule else model.update
@@ -148,7 +149,7 @@ class DGProtocol:
             for step in range(1, self.steps + 1):
                 minibatches = []
                 for idx in train_idx:
-                    rows = idx[torch.randint(len(idx), (batch_size,), generator=batches)].to(model.device)
+                    rows = idx[torch.randint(len(idx), (batch_size,), generator=batches, device=dev)]
                     x = inputs[rows] if augment is None else augment(inputs[rows], augment_draws)
                     minibatches.append((x, labels[rows]))
                 model.train()
@@ -165,7 +166,7 @@ class DGProtocol:
                     checkpoints.append(
                         {
                             "step": step,
-                            **{k: float(np.mean(v)) for k, v in losses.items()},
+                            **{k: float(np.mean([float(x) for x in v])) for k, v in losses.items()},
                             **self._accuracies(evaluated, inputs, labels, splits),
                         }
                     )

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unseen.methods.dg.base import Algorithm, Minibatches, adam, concat, per_domain_losses
+from unseen.methods.dg.base import Algorithm, Minibatches, StepLogs, adam, concat, per_domain_losses
 from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
 from unseen.methods.dg.penalties import (
     irm_penalty,
@@ -36,7 +36,7 @@ class ERM(SingleObjective):
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         x, y = concat(minibatches)
         loss = F.cross_entropy(self.predict(x), y)
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
 
 class _AnnealedPenalty(SingleObjective):
@@ -90,7 +90,7 @@ class IRM(_AnnealedPenalty):
         penalty = penalty / len(minibatches)
         loss = nll + weight * penalty
         self._count(commit)
-        return loss, {"loss": loss.item(), "nll": nll.item(), "penalty": float(penalty.detach())}
+        return loss, {"loss": loss.detach(), "nll": nll.detach(), "penalty": penalty.detach()}
 
 
 @DG.register("vrex")
@@ -123,7 +123,7 @@ class VREx(_AnnealedPenalty):
         mean, penalty = losses.mean(), vrex_penalty(losses)
         loss = mean + weight * penalty
         self._count(commit)
-        return loss, {"loss": loss.item(), "nll": mean.item(), "penalty": penalty.item()}
+        return loss, {"loss": loss.detach(), "nll": mean.detach(), "penalty": penalty.detach()}
 
 
 @DG.register("groupdro")
@@ -152,7 +152,7 @@ class GroupDRO(SingleObjective):
         if commit:
             self.q[: len(minibatches)] = q
         loss = torch.dot(losses, q)
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
 
 def random_pairs(n: int, generator: torch.Generator) -> list[tuple[int, int]]:
@@ -180,7 +180,7 @@ class Mixup(Algorithm):
     def _build(self) -> None:
         self.beta_rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=self.generator)))
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def update(self, minibatches: Minibatches) -> StepLogs:
         objective = 0.0
         for i, j in random_pairs(len(minibatches), self.generator):
             (xi, yi), (xj, yj) = minibatches[i], minibatches[j]
@@ -194,7 +194,7 @@ class Mixup(Algorithm):
             )
         objective = objective / len(minibatches)
         self._step(objective)
-        return {"loss": objective.item()}
+        return {"loss": objective.detach()}
 
 
 class _FeatureMatching(SingleObjective):
@@ -217,7 +217,7 @@ class _FeatureMatching(SingleObjective):
         objective = torch.stack(per_domain_losses(logits, minibatches)).mean()
         penalty = self.pairwise_discrepancy(feats)
         loss = objective + self.hp["mmd_gamma"] * penalty
-        return loss, {"loss": loss.item(), "nll": objective.item(), "penalty": float(penalty.detach())}
+        return loss, {"loss": loss.detach(), "nll": objective.detach(), "penalty": penalty.detach()}
 
 
 @DG.register("coral")
@@ -249,7 +249,7 @@ class SpectralDecoupling(SingleObjective):
         x, y = concat(minibatches)
         logits = self.predict(x)
         loss = F.cross_entropy(logits, y) + self.hp["sd_reg"] * (logits**2).mean()
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
 
 def fish_meta_step(meta: dict[str, torch.Tensor], inner: dict[str, torch.Tensor], meta_lr: float) -> dict:
@@ -281,7 +281,7 @@ class Fish(Algorithm):
     def _build(self) -> None:
         self.inner_state = None
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def update(self, minibatches: Minibatches) -> StepLogs:
         inner = copy.deepcopy(self.network)
         optimizer = self._optimizer(inner.parameters())
         if self.inner_state is not None:
@@ -295,7 +295,7 @@ class Fish(Algorithm):
         self.network.load_state_dict(
             fish_meta_step(self.network.state_dict(), inner.state_dict(), self.hp["meta_lr"])
         )
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}
 
 
 class _AdversarialDomains(Algorithm):
@@ -352,7 +352,7 @@ class _AdversarialDomains(Algorithm):
         betas = (self.hp["beta1"], 0.9)
         return adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"], betas=betas)
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def update(self, minibatches: Minibatches) -> StepLogs:
         self.update_count += 1
         x, y = concat(minibatches)
         domains = torch.cat(
@@ -377,14 +377,14 @@ class _AdversarialDomains(Algorithm):
             self.disc_optimizer.zero_grad()
             disc_loss.backward()
             self.disc_optimizer.step()
-            return {"disc_loss": disc_loss.item()}
+            return {"disc_loss": disc_loss.detach()}
         classifier_loss = F.cross_entropy(self.classifier(z), y)
         gen_loss = classifier_loss - self.hp["lambda"] * disc_loss
         self.disc_optimizer.zero_grad()
         self.optimizer.zero_grad()
         gen_loss.backward()
         self.optimizer.step()
-        return {"gen_loss": gen_loss.item(), "loss": classifier_loss.item()}
+        return {"gen_loss": gen_loss.detach(), "loss": classifier_loss.detach()}
 
 
 @DG.register("dann")
@@ -425,18 +425,18 @@ class ANDMask(Algorithm):
         ),
     )
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def update(self, minibatches: Minibatches) -> StepLogs:
         params = [p for p in self.network.parameters() if p.requires_grad]
         losses, grads = [], []
         for x, y in minibatches:
             loss = F.cross_entropy(self.predict(x), y)
-            losses.append(loss.item())
+            losses.append(loss.detach())
             grads.append(torch.autograd.grad(loss, params))
         self.optimizer.zero_grad()
         for i, p in enumerate(params):
             p.grad = and_mask(torch.stack([g[i] for g in grads]), self.hp["tau"])
         self.optimizer.step()
-        return {"loss": float(np.mean(losses))}
+        return {"loss": torch.stack(losses).double().mean()}
 
 
 @DG.register("mldg")
@@ -457,7 +457,7 @@ class MLDG(Algorithm):
         ),
     )
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def update(self, minibatches: Minibatches) -> StepLogs:
         n = len(minibatches)
         self.optimizer.zero_grad()
         for p in self.network.parameters():
@@ -479,6 +479,7 @@ class MLDG(Algorithm):
             for target, grad in zip(self.network.parameters(), outer_grads, strict=True):
                 if grad is not None:
                     target.grad.add_(self.hp["mldg_beta"] * grad / n)
-            objective += inner_loss.item() + self.hp["mldg_beta"] * outer_loss.item()
+            outer = self.hp["mldg_beta"] * outer_loss.detach().double()
+            objective = objective + inner_loss.detach().double() + outer
         self.optimizer.step()
         return {"loss": objective / n}

@@ -97,6 +97,11 @@ def adam(params, **options) -> torch.optim.Adam:
     return torch.optim.Adam(params, fused=True, **options)
 
 
+StepLogs = dict[str, torch.Tensor | float]
+"""What an update logs: detached 0-dim tensors (or floats), which the protocol reads only at
+checkpoints, so that a training step never waits for the device."""
+
+
 class Algorithm(nn.Module):
     """Base class: a featurizer, a classifier head, ``network = classifier(featurizer(x))``.
 
@@ -152,7 +157,7 @@ class Algorithm(nn.Module):
     def _optimizer(self, params) -> torch.optim.Optimizer:
         return adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def update(self, minibatches: Minibatches) -> StepLogs:
         raise NotImplementedError
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:

@@ -83,8 +83,8 @@ class SelfReg(SingleObjective):
             features, mixed_projected
         )
         nll = F.cross_entropy(logits, y)
-        loss = nll + min(nll.item(), 1.0) * (lam * individual + (1 - lam) * heterogeneous)
-        return loss, {"loss": loss.item(), "nll": nll.item()}
+        loss = nll + nll.detach().clamp(max=1.0) * (lam * individual + (1 - lam) * heterogeneous)
+        return loss, {"loss": loss.detach(), "nll": nll.detach()}
 
 
 def ensemble_distillation_loss(logits: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -138,7 +138,7 @@ class XDED(SingleObjective):
         nll = F.cross_entropy(logits, y)
         distill = ensemble_distillation_loss(logits, y, self.hp["xded_temperature"])
         loss = nll + self.hp["xded_lambda"] * distill
-        return loss, {"loss": loss.item(), "nll": nll.item(), "distill": distill.item()}
+        return loss, {"loss": loss.detach(), "nll": nll.detach(), "distill": distill.detach()}
 
 
 @DG.register("ridg")
@@ -196,4 +196,4 @@ class RIDG(SingleObjective):
             penalty = penalty + (members - target).pow(2).sum(-1).mean()
         nll = F.cross_entropy(logits, y)
         loss = nll + self.hp["ridg_reg"] * penalty
-        return loss, {"loss": loss.item(), "nll": nll.item(), "penalty": penalty.item()}
+        return loss, {"loss": loss.detach(), "nll": nll.detach(), "penalty": penalty.detach()}

@@ -65,7 +65,7 @@ class RSC(SingleObjective):
         x, y = concat(minibatches)
         features = self.featurizer(x)
         loss = F.cross_entropy(self.classifier(features * self.self_challenging_mask(features, y)), y)
-        return loss, {"loss": loss.item()}
+        return loss, {"loss": loss.detach()}
 
 
 def per_sample_head_grads(classifier: nn.Module, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -161,4 +161,4 @@ class Fishr(SingleObjective):
                 self.optimizer = self._optimizer(self.network.parameters())
             self.update_count += 1
         loss = nll + weight * penalty
-        return loss, {"loss": loss.item(), "nll": nll.item(), "penalty": penalty.item()}
+        return loss, {"loss": loss.detach(), "nll": nll.detach(), "penalty": penalty.detach()}

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import torch
 
-from unseen.methods.dg.base import Algorithm, Minibatches
+from unseen.methods.dg.base import Algorithm, Minibatches, StepLogs
 
-ObjectiveValue = tuple[torch.Tensor, dict[str, float]]
-"""The objective's scalar loss (with its graph) and the floats ``update`` returns."""
+ObjectiveValue = tuple[torch.Tensor, StepLogs]
+"""The objective's scalar loss (with its graph) and the logs ``update`` returns."""
 
 
 class SingleObjective(Algorithm):
@@ -25,7 +25,7 @@ class SingleObjective(Algorithm):
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         raise NotImplementedError
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def update(self, minibatches: Minibatches) -> StepLogs:
         loss, logs = self.objective(minibatches)
         self._step(loss)
         return logs

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import torch
 
 from unseen.errors import HyperparameterError
-from unseen.methods.dg.base import Algorithm, Minibatches
+from unseen.methods.dg.base import Algorithm, Minibatches, StepLogs
 from unseen.methods.dg.objective import SingleObjective
 from unseen.methods.registry import DG, HParam, resolve_hparams
 
@@ -105,7 +105,7 @@ class UpdateRule:
     def direction(self, g0: Grads, gradient_at: Callable[[Grads], Grads]) -> Grads:
         raise NotImplementedError
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def update(self, minibatches: Minibatches) -> StepLogs:
         algorithm = self.algorithm
         draws = _random_state(algorithm)
         loss, logs = algorithm.objective(minibatches, commit=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from unseen.methods.dg.base import Algorithm, Minibatches, concat
+from unseen.methods.dg.base import Algorithm, Minibatches, StepLogs, concat
 from unseen.methods.registry import DG, HParam
 from unseen.nn import networks
 
@@ -91,7 +91,7 @@ class SagNet(Algorithm):
         )
         self.style_optimizer = self._optimizer(self.style_classifier.parameters())
 
-    def update(self, minibatches: Minibatches) -> dict[str, float]:
+    def update(self, minibatches: Minibatches) -> StepLogs:
         x, y = concat(minibatches)
         content_loss = F.cross_entropy(
             self.classifier(style_randomize(self.featurizer(x), self.generator)), y
@@ -111,4 +111,5 @@ class SagNet(Algorithm):
         self.optimizer.zero_grad()  # the content head has no gradient now, so Adam skips it
         adv_loss.backward(inputs=list(self.featurizer.parameters()))
         self.optimizer.step()
-        return {"loss": content_loss.item(), "style_loss": style_loss.item(), "adv_loss": adv_loss.item()}
+        losses = {"loss": content_loss, "style_loss": style_loss, "adv_loss": adv_loss}
+        return {key: value.detach() for key, value in losses.items()}

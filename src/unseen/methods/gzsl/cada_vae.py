@@ -176,7 +176,7 @@ class CADAVAE(GZSLMethod):
         dec_a = xavier(decoder(z, p["hidden_dec_a"], k), init).to(dev)
         nets = nn.ModuleList([self._enc_x, self._enc_a, dec_x, dec_a])
         opt = torch.optim.Adam(nets.parameters(), lr=p["lr"], amsgrad=True, fused=True)
-        gen = stream(self.seed, "vae")
+        gen = stream(self.seed, "vae", dev)
         sampler = BatchSampler(len(X), min(p["batch_size"], len(X)), gen, dev)
         noise = p["latent_noise"]
         l1 = nn.L1Loss(reduction="sum")
@@ -211,8 +211,8 @@ class CADAVAE(GZSLMethod):
 
     def _fit_classifier(self, X: torch.Tensor, y: torch.Tensor, S: torch.Tensor, train: TrainSet) -> None:
         p = self.params
-        gen = stream(self.seed, "classifier")
         dev = self._device
+        gen = stream(self.seed, "classifier", dev)
         y_np = np.asarray(train.labels)
         idx_s = np.concatenate(
             [np.resize(np.flatnonzero(y_np == c), p["seen_per_class"]) for c in np.unique(y_np)]

@@ -97,7 +97,7 @@ class FCLSWGAN(GenerativeGZSL):
             self._y_local,
             len(seen),
             p["pretrain_epochs"],
-            stream(self.seed, "pretrain"),
+            stream(self.seed, "pretrain", dev),
             lr=1e-3,
             beta1=0.5,
             batch_size=100,

@@ -1,9 +1,11 @@
 """Device choice and seeded random streams for the torch-based methods.
 
 Methods never move tensors to a hard-coded GPU or seed torch globally: they resolve
-``self.device`` here and draw every random number (initialisation, minibatch order) from an
-explicit CPU generator seeded from ``self.seed``, so the same seed gives the same draws whatever
-the device.
+``self.device`` here and draw every random number from an explicit generator seeded from
+``self.seed``. Draws made once (weight initialisation) come from CPU generators, so a seed gives
+the same initial weights on any device; draws made every step (noise, minibatch order) come from
+a generator on the method's device, so a training loop never waits on a host-to-device copy.
+The same seed gives the same numbers on the same device (CPU and CUDA draw different streams).
 """
 
 from __future__ import annotations
@@ -21,18 +23,27 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def cpu_generator(seed: int) -> torch.Generator:
-    """A fresh CPU ``torch.Generator`` seeded with ``seed``."""
-    return torch.Generator(device="cpu").manual_seed(int(seed))
+def cpu_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A fresh ``torch.Generator`` on ``device`` (CPU by default) seeded with ``seed``."""
+    return torch.Generator(device=device).manual_seed(int(seed))
 
 
-def stream(seed: int, name: str) -> torch.Generator:
-    """An independent CPU generator for the random stream ``name`` of a method seeded ``seed``.
+def stream(seed: int, name: str, device: str | torch.device = "cpu") -> torch.Generator:
+    """An independent generator on ``device`` for the random stream ``name`` of a method seeded ``seed``.
 
     Separate streams keep, e.g., the generator's training draws identical whether or not
     validation checkpoints train classifiers in between.
     """
-    return cpu_generator(int(seed) * 1_000_003 + zlib.crc32(name.encode()))
+    return cpu_generator(int(seed) * 1_000_003 + zlib.crc32(name.encode()), device)
+
+
+def fork_rng(device: torch.device):
+    """``torch.random.fork_rng`` over the CPU and, for a CUDA ``device``, that device: global draws
+    made inside (dropout) leave the caller's random state untouched."""
+    if device.type != "cuda":
+        return torch.random.fork_rng(devices=[])
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return torch.random.fork_rng(devices=[index])
 
 
 def as_tensor(a: np.ndarray, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -76,7 +76,7 @@ class GenerativeGZSL(GZSLMethod):
         self._y = torch.as_tensor(np.asarray(train.labels, dtype=np.int64), device=self._device)
         self._unseen = train.classes.unseen_ids
         self._build(train, stream(self.seed, "init"))
-        gen = stream(self.seed, "generator")
+        gen = stream(self.seed, "generator", self._device)
         sampler = BatchSampler(len(self._X), min(p["batch_size"], len(self._X)), gen, self._device)
         for epoch in range(1, p["epochs"] + 1):
             self._train_epoch(sampler, gen)
@@ -88,7 +88,7 @@ class GenerativeGZSL(GZSLMethod):
 
     def _fit_classifier(self, epoch: int) -> None:
         p = self.params
-        gen = stream(self.seed, "classifier")
+        gen = stream(self.seed, "classifier", self._device)
         with torch.no_grad():
             X_syn, y_syn = synthesize(
                 self._generate, self._S, self._unseen, p["syn_per_class"], self.noise_dim, gen

@@ -67,7 +67,7 @@ def train_softmax(
     ``(softmax - onehot)^T [x, 1] / batch``, over one ``(classes, dim + 1)`` tensor holding
     ``[W, b]``: the same updates as autograd and ``torch.optim.Adam``, up to float rounding.
     """
-    clf = init(SoftmaxClassifier(X.shape[1], n_classes), generator).to(X.device)
+    clf = init(SoftmaxClassifier(X.shape[1], n_classes).to(X.device), generator)
     with torch.no_grad():
         Wb = torch.cat([clf.fc.weight, clf.fc.bias[:, None]], dim=1)
         X1 = torch.cat([X, X.new_ones(len(X), 1)], dim=1)

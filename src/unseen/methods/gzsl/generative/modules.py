@@ -20,7 +20,7 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> nn.Module:
     with torch.no_grad():
         for layer in module.modules():
             if isinstance(layer, nn.Linear):
-                w = torch.randn(layer.weight.shape, generator=generator) * 0.02
+                w = torch.randn(layer.weight.shape, generator=generator, device=generator.device) * 0.02
                 layer.weight.copy_(w.to(layer.weight.device))
                 layer.bias.zero_()
     return module
@@ -85,7 +85,7 @@ class Critic(nn.Module):
         """
         first, second = self.net[0], self.net[2]
         n, f = len(real), self.feat_dim
-        alpha = torch.rand((n, 1), generator=generator).to(real.device)
+        alpha = torch.rand((n, 1), generator=generator, device=generator.device).to(real.device)
         x_hat = alpha * real + (1 - alpha) * fake
         w_x, w_a = first.weight[:, :f], first.weight[:, f:]
         w2 = second.weight  # (1, hidden)

@@ -1,9 +1,9 @@
 """Training-loop toolkit: seeded streams, on-device minibatches, frozen modules, the adaptive
 gradient-penalty weight, batched synthesis.
 
-All random numbers come from explicit CPU generators (same seed, same draws on any device) and
-are drawn a whole epoch at a time, then moved to the device in one transfer; minibatches are
-index rows into tensors that already live on the device.
+All random numbers come from explicit generators (``torch_setup.stream``); per-step draws are
+made on the generator's device, which the methods put beside their data, and minibatch orders a
+whole epoch at a time; minibatches are index rows into tensors that already live on the device.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ FEATURE_SCALINGS = ("minmax", "none")
 
 
 def gaussian(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    """Standard normal draws of ``shape`` from ``generator``, on ``device``."""
-    return torch.randn(shape, generator=generator).to(device)
+    """Standard normal draws of ``shape`` from ``generator`` (made on its device), on ``device``."""
+    return torch.randn(shape, generator=generator, device=generator.device).to(device)
 
 
 @dataclass
@@ -40,7 +40,8 @@ class BatchSampler:
     def draw(self, n_batches: int) -> torch.Tensor:
         """``(n_batches, batch)`` sample indices on the device."""
         need = n_batches * self.batch
-        perms = [torch.randperm(self.n, generator=self.generator) for _ in range(-(-need // self.n))]
+        g = self.generator
+        perms = [torch.randperm(self.n, generator=g, device=g.device) for _ in range(-(-need // self.n))]
         return torch.cat(perms)[:need].view(n_batches, self.batch).to(self.device)
 
     def epoch(self) -> torch.Tensor:
