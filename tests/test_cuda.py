@@ -96,3 +96,12 @@ def test_extraction_on_cuda_matches_cpu():
     on_cpu = ENCODERS.create("efficientnet-lite0", device="cpu").encode_images(images)
     on_cuda = ENCODERS.create("efficientnet-lite0", device="cuda").encode_images(images)
     np.testing.assert_allclose(on_cuda, on_cpu, rtol=1e-3, atol=1e-3)
+
+
+def test_image_augmentation_draws_on_cuda_and_repeats():
+    from unseen.data.augmentation import ImageAugmentation
+
+    images = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0)).cuda()
+    first, second = (ImageAugmentation()(images, stream(0, "augmentation", "cuda")) for _ in range(2))
+    assert first.device.type == "cuda" and first.shape == images.shape
+    torch.testing.assert_close(first, second, rtol=0, atol=0)

@@ -103,9 +103,10 @@ def crop_boxes(
     log-uniform in ``ratio``; the first that fits is kept. An image with none gets the
     centre crop of the whole image clamped to ``ratio``.
     """
-    area = height * width * torch.empty(n, CROP_TRIES).uniform_(*scale, generator=generator)
+    device = generator.device
+    area = height * width * torch.empty(n, CROP_TRIES, device=device).uniform_(*scale, generator=generator)
     log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
-    log_ratio = torch.empty(n, CROP_TRIES).uniform_(log_low, log_high, generator=generator)
+    log_ratio = torch.empty(n, CROP_TRIES, device=device).uniform_(log_low, log_high, generator=generator)
     aspect = torch.exp(log_ratio)
     w = torch.round(torch.sqrt(area * aspect))
     h = torch.round(torch.sqrt(area / aspect))
@@ -113,13 +114,12 @@ def crop_boxes(
     first = fits.to(torch.int8).argmax(1)
     w = w.gather(1, first[:, None])[:, 0]
     h = h.gather(1, first[:, None])[:, 0]
-    top = torch.floor(torch.rand(n, generator=generator) * (height - h + 1))
-    left = torch.floor(torch.rand(n, generator=generator) * (width - w + 1))
+    top = torch.floor(torch.rand(n, generator=generator, device=device) * (height - h + 1))
+    left = torch.floor(torch.rand(n, generator=generator, device=device) * (width - w + 1))
     fallback = _centre_box(height, width, ratio)
     none_fit = ~fits.any(1)
     boxes = torch.stack((top, left, h, w), 1)
-    boxes[none_fit] = torch.tensor(fallback, dtype=boxes.dtype)
-    return boxes
+    return torch.where(none_fit[:, None], torch.tensor(fallback, dtype=boxes.dtype, device=device), boxes)
 
 
 def _centre_box(height: int, width: int, ratio: tuple[float, float]) -> tuple[float, float, float, float]:
@@ -137,14 +137,14 @@ def resized_crops(images: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor)
     """Each image's box ``(top, left, h, w)`` resampled bilinearly to the image size, mirrored
     left-right where ``flip`` is true; pixel centres map as in ``resize(align_corners=False)``."""
     n, _, height, width = images.shape
-    top, left, h, w = boxes.to(images.dtype).unbind(1)
-    sign = 1 - 2 * flip.to(images.dtype)
-    theta = torch.zeros(n, 2, 3, dtype=images.dtype)
+    top, left, h, w = boxes.to(images.device, images.dtype).unbind(1)
+    sign = 1 - 2 * flip.to(images.device, images.dtype)
+    theta = torch.zeros(n, 2, 3, dtype=images.dtype, device=images.device)
     theta[:, 0, 0] = sign * w / width
     theta[:, 0, 2] = (2 * left + w) / width - 1
     theta[:, 1, 1] = h / height
     theta[:, 1, 2] = (2 * top + h) / height - 1
-    grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -167,22 +167,28 @@ class ImageAugmentation:
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, _, height, width = images.shape
         boxes = crop_boxes(n, height, width, self.crop_scale, self.crop_ratio, generator)
-        flip = torch.rand(n, generator=generator) < self.flip_p
+        flip = torch.rand(n, generator=generator, device=generator.device) < self.flip_p
         out = resized_crops(images, boxes, flip)
         return self.jitter(out, generator)
 
     def colour_factors(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """``(n, 4)`` brightness, contrast and saturation factors and hue shifts."""
-        spread = torch.tensor([self.brightness, self.contrast, self.saturation, self.hue])
+        device = generator.device
+        spread = torch.tensor([self.brightness, self.contrast, self.saturation, self.hue], device=device)
         low = torch.cat(((1 - spread[:3]).clamp(min=0), -spread[3:]))
         high = torch.cat((1 + spread[:3], spread[3:]))
-        return low + (high - low) * torch.rand(n, 4, generator=generator)
+        return low + (high - low) * torch.rand(n, 4, generator=generator, device=device)
 
     def jitter(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Colour jitter, each image its own factors and order of the four steps, then greyscale."""
-        n = len(images)
+        """Colour jitter, each image its own factors and order of the four steps, then greyscale.
+
+        The draws are made on the generator's device; the per-step row selection below reads the
+        order on the host (a few small syncs per batch, far below a network step's cost)."""
+        n, device = len(images), generator.device
         factors = self.colour_factors(n, generator).to(images.device)
-        order = torch.rand(n, len(COLOUR_STEPS), generator=generator).argsort(1).to(images.device)
+        order = (
+            torch.rand(n, len(COLOUR_STEPS), generator=generator, device=device).argsort(1).to(images.device)
+        )
         for slot in range(len(COLOUR_STEPS)):
             out = torch.empty_like(images)  # every row is written: each image has one step per slot
             for k, step in enumerate(COLOUR_STEPS):
@@ -190,5 +196,5 @@ class ImageAugmentation:
                 if len(rows):
                     out[rows] = step(images[rows], factors[rows, k])
             images = out
-        grey = (torch.rand(n, generator=generator) < self.greyscale_p).to(images.device)
+        grey = (torch.rand(n, generator=generator, device=device) < self.greyscale_p).to(images.device)
         return torch.where(grey.view(-1, 1, 1, 1), greyscale(images).expand_as(images), images)
