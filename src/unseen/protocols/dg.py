@@ -133,9 +133,12 @@ class DGProtocol:
         splits = dataset.in_out_split(self.trial_seed, self.holdout_fraction)
         train_envs = [k for k in range(dataset.n_domains) if k not in self.test_envs]
         dev = resolve_device(device)
+        rule_cls = UPDATE_RULES[self.update_rule] if self.update_rule else None
+        rule_names = {h.name for h in rule_cls.hparams} if rule_cls else set()
+        model_hp = {k: v for k, v in hparams.items() if k not in rule_names}
         with fork_rng(dev):
             torch.manual_seed(self.seed)  # dropout and any other global draws inside updates
-            model = cls(dataset.input_shape, dataset.n_classes, len(train_envs), hparams, self.seed, dev)
+            model = cls(dataset.input_shape, dataset.n_classes, len(train_envs), model_hp, self.seed, dev)
             inputs = torch.from_numpy(dataset.inputs.copy()).to(dev)
             labels = torch.from_numpy(dataset.labels.copy()).to(dev)
             batches = cpu_generator(self.seed, dev)
@@ -144,7 +147,8 @@ class DGProtocol:
             train_idx = [torch.as_tensor(splits[k][0], device=dev) for k in train_envs]
             batch_size = model.hp["batch_size"]
             averaging = WRAPPERS[self.wrapper]() if self.wrapper else None
-            update = UPDATE_RULES[self.update_rule](model).update if self.update_rule else model.update
+            rule = rule_cls(model, {k: hparams[k] for k in rule_names & hparams.keys()}) if rule_cls else None
+            update = rule.update if rule else model.update
             checkpoints, losses = [], {}
             for step in range(1, self.steps + 1):
                 minibatches = []
@@ -190,7 +194,7 @@ class DGProtocol:
             },
             "method": algorithm,
             "paper": cls.paper,
-            "hparams": model.hp,
+            "hparams": {**model.hp, **(rule.hp if rule else {})},
             "hparams_fixed": hparams,
             "test_envs": sorted(self.test_envs),
             "train_envs": train_envs,

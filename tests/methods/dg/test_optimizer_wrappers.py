@@ -273,6 +273,26 @@ def test_protocol_trains_with_an_update_rule_and_keeps_old_run_ids():
         DGProtocol(test_envs=(2,), update_rule="gsam").run(data, "rsc")
 
 
+@pytest.mark.parametrize("rule", ["sam", "fad"])
+def test_protocol_passes_the_update_rules_hyperparameters(rule):
+    """``rho`` given with the run reaches the update rule: at 0 SAM's step is the plain step, and a
+    larger radius changes the trained weights."""
+    data = _dataset()
+    base = {"mlp_width": 8, "batch_size": 8}
+    plain_model, _ = DGProtocol(test_envs=(2,), steps=3, checkpoint_freq=3).train(data, "erm", base)
+    protocol = DGProtocol(test_envs=(2,), steps=3, checkpoint_freq=3, update_rule=rule)
+    weights = {}
+    for rho in (0.0, 0.05, 0.5):
+        model, record = protocol.train(data, "erm", {**base, "rho": rho})
+        assert record["hparams"]["rho"] == rho and record["hparams_fixed"]["rho"] == rho
+        weights[rho] = torch.cat([p.detach().flatten() for p in model.network.parameters()])
+    plain = torch.cat([p.detach().flatten() for p in plain_model.network.parameters()])
+    if rule == "sam":
+        torch.testing.assert_close(weights[0.0], plain)
+    assert not torch.allclose(weights[0.05], weights[0.5])
+    assert not torch.allclose(weights[0.5], plain)
+
+
 def test_protocol_swad_uses_only_training_domains_out_parts(monkeypatch):
     data = _dataset()
     seen = []
