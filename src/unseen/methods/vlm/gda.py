@@ -19,12 +19,22 @@ def ks_precision(deviations: np.ndarray) -> np.ndarray:
 
     ``deviations`` ``(n, d)`` are samples minus their centres; ``S = D^T D / (n - 1)``. The
     pseudo-inverse is the official choice: with one sample per class the within-class scatter
-    is zero and so is the precision (GDA then adds a constant to every class).
+    is zero and so is the precision (:func:`isotropic_precision` is GDA's fallback then).
     """
     n, d = deviations.shape
     scatter = deviations.T @ deviations
     ridge = np.trace(scatter) / max(n - 1, 1)
     return d * np.linalg.pinv(scatter + ridge * np.eye(d), hermitian=True)
+
+
+def isotropic_precision(features: np.ndarray) -> np.ndarray:
+    """``d / tr(S) I``, ``S`` the scatter of ``features`` about their mean over ``n - 1``: the
+    precision of an isotropic Gaussian as wide as the support. GDA's estimate when no class has
+    two samples (no within-class deviation exists); its head is then a nearest-class-mean
+    classifier."""
+    n, d = features.shape
+    variance = np.sum((features - features.mean(axis=0)) ** 2) / max(n - 1, 1)
+    return d / max(variance, np.finfo(float).tiny) * np.eye(d)
 
 
 def mean_ks_precision(deviations: np.ndarray) -> np.ndarray:
@@ -69,8 +79,10 @@ class GDA(VLMMethod):
     support features nearest to its text embedding with ``text_copies`` copies of that
     embedding, and the precision averages per-class estimates from those neighbours' deviations
     from the text embedding; without text they score ``log(1 / C)``. The official code averages
-    10 augmented views per image; cached embeddings have one, so with one shot per class the
-    precision is zero and GDA reduces to zero-shot CLIP. Deterministic: the seed is unused.
+    10 augmented views per image; cached embeddings have one, so with one shot per class there is
+    no within-class deviation and the official estimate is zero (every class would score the
+    same): the precision is then isotropic, as wide as the support (:func:`isotropic_precision`),
+    and the GDA head is a nearest-class-mean classifier. Deterministic: the seed is unused.
     """
 
     paper = (
@@ -97,7 +109,11 @@ class GDA(VLMMethod):
         means[seen] /= counts[seen, None]
         W = np.zeros_like(means)
         b = np.full(n_classes, log_prior)
-        W[seen], b[seen] = linear_head(means[seen], ks_precision(X - means[support.labels]), log_prior)
+        if counts.max() > 1:
+            precision = ks_precision(X - means[support.labels])
+        else:
+            precision = isotropic_precision(X)
+        W[seen], b[seen] = linear_head(means[seen], precision, log_prior)
         self._text = None if support.class_text is None else unit_rows(support.class_text)
         unseen = np.setdiff1d(np.arange(n_classes), seen)
         if self._text is not None and len(unseen):
