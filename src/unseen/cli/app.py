@@ -10,12 +10,14 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from unseen import __version__
 from unseen.errors import HyperparameterError, UnseenError
 
-console = Console()
-err_console = Console(stderr=True)
+# User text (names, paths, messages) is printed as it is: these consoles never read markup.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 
 class FriendlyGroup(click.Group):
@@ -25,7 +27,9 @@ class FriendlyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UnseenError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(
+                Text.assemble(("error:", "bold red"), f" {exc}"), highlight=False, soft_wrap=True
+            )
             ctx.exit(2)
 
 
@@ -39,7 +43,7 @@ def main() -> None:
 def progress_bar(description: str) -> Iterator[Any]:
     """A rich progress bar; yields ``update(done, total, what)`` for protocols to call."""
     with Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
