@@ -43,7 +43,7 @@ def test_unseen_dg_bad_inputs_are_one_line_errors():
     bad_env = runner.invoke(
         main, ["dg", "--data", "builtin:rotated-digits", "--algorithm", "erm", "--test-env", "9"]
     )
-    assert bad_env.exit_code == 2 and "test env" in bad_env.output
+    assert bad_env.exit_code == 2 and "--test-env: the data has no domain 9" in bad_env.output
     bad_alg = runner.invoke(
         main, ["dg", "--data", "builtin:rotated-digits", "--algorithm", "ermm", "--test-env", "0"]
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,6 +15,9 @@ from rich.text import Text
 
 from unseen import __version__
 from unseen.errors import HyperparameterError, UnseenError
+
+SEED = click.IntRange(min=0)
+"""The type of every ``--seed`` option: numpy's generators take no negative seeds."""
 
 # User text (names, paths, messages) is printed as it is: these consoles never read markup.
 console = Console(markup=False)
@@ -72,4 +76,38 @@ def parse_hparams(text: str | None) -> dict[str, Any]:
         ) from None
     if not isinstance(value, dict):
         raise HyperparameterError(f"--hparams must be a JSON object, got {type(value).__name__}.")
+    for name, item in value.items():
+        if not _finite(item):
+            raise HyperparameterError(
+                f"--hparams: {name!r} is {json.dumps(item)}; hyperparameters must be finite numbers."
+            )
     return value
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in a parsed JSON value (JSON's parser accepts both)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def domain_numbers(option: str, text: str, names: Sequence[str]) -> tuple[int, ...]:
+    """``"0,2"`` as domain numbers of data whose domains are ``names``: integers, each a domain of
+    the data, none twice; otherwise a usage error naming the data's domains."""
+    listing = ", ".join(f"{k} {name}" for k, name in enumerate(names))
+    try:
+        values = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{option} takes domain numbers like 0 or 0,2; got {text!r}. The data's domains: {listing}."
+        ) from None
+    outside = [v for v in values if not 0 <= v < len(names)]
+    if outside:
+        raise click.BadParameter(f"{option}: the data has no domain {outside[0]}; its domains: {listing}.")
+    if len(set(values)) != len(values):
+        raise click.BadParameter(f"{option} names a domain twice: {text!r}.")
+    return values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from unseen.cli.app import console, main, parse_hparams, progress_bar
+from unseen.cli.app import SEED, console, domain_numbers, main, parse_hparams, progress_bar
 from unseen.data.domains import load_domains
 from unseen.experiments.io import write_json
 from unseen.methods.dg.averaging import WRAPPERS
@@ -15,21 +15,14 @@ from unseen.protocols.dg import DGProtocol
 from unseen.protocols.dg_selection import SELECTIONS
 
 
-def _envs(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(t) for t in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"--test-env takes domain numbers like 0 or 0,2; got {text!r}") from None
-
-
 @main.command("dg")
 @click.option("--data", required=True, help="Multi-domain data spec, e.g. builtin:rotated-mnist.")
 @click.option("--algorithm", required=True, help="DG algorithm (see `unseen methods --family dg`).")
 @click.option("--test-env", "test_env", required=True, help="Held-out domain number(s), e.g. 0 or 0,2.")
 @click.option("--steps", default=5000, show_default=True, help="Training steps (DomainBed: 5000).")
 @click.option("--checkpoint-freq", default=100, show_default=True, help="Evaluate every N steps.")
-@click.option("--seed", default=0, show_default=True, help="Seed of initialisation and minibatches.")
-@click.option("--trial-seed", default=0, show_default=True, help="Seed of the domains' in/out splits.")
+@click.option("--seed", default=0, type=SEED, show_default=True, help="Seed of weights and minibatches.")
+@click.option("--trial-seed", default=0, type=SEED, show_default=True, help="Seed of the in/out splits.")
 @click.option("--hparams", default=None, help="Fixed hyperparameters as JSON, e.g. '{\"lr\": 1e-3}'.")
 @click.option("--device", default=None, help="Torch device (default: cuda if available, else cpu).")
 @click.option(
@@ -71,7 +64,7 @@ def dg_cmd(
     """Train ALGORITHM with the test domain(s) held out; print per-domain accuracies."""
     dataset = load_domains(data)
     protocol = DGProtocol(
-        _envs(test_env),
+        domain_numbers("--test-env", test_env, dataset.domain_names),
         steps,
         checkpoint_freq,
         trial_seed=trial_seed,

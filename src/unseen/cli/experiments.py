@@ -36,7 +36,7 @@ def _store_path(store: str | None, sweep_store: Path | None) -> Path:
     show_default=True,
     help="Where runs execute.",
 )
-@click.option("--jobs", type=int, default=None, help="Parallel runs (default: CPU count).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel runs (default: CPU count).")
 @click.option(
     "--address", default=None, help="Ray cluster address (auto or HOST:PORT); local Ray if omitted."
 )

@@ -20,6 +20,8 @@ def _ints(option: str, text: str) -> list[int]:
         values = [int(t) for t in text.split(",")]
     except ValueError:
         raise click.BadParameter(f"{option} takes integers like 1,2,4; got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise click.BadParameter(f"{option} takes integers >= 0; got {text!r}")
     return values
 
 

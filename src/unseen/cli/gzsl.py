@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from unseen.cli.app import console, main, parse_hparams, progress_bar
+from unseen.cli.app import SEED, console, main, parse_hparams, progress_bar
 from unseen.data import load_dataset
 from unseen.data.model import ZSLDataset
 from unseen.errors import HyperparameterError
@@ -52,7 +52,7 @@ def run_gzsl(
 @click.option("--data", "data", required=True, help="Data spec, e.g. synthetic:CUB or xlsa17:DIR.")
 @click.option("--method", required=True, help="GZSL method name (see `unseen methods`).")
 @click.option("--calibrate", is_flag=True, help="Calibrated stacking, constant chosen on validation.")
-@click.option("--seed", default=0, show_default=True, help="Seed of validation split and method.")
+@click.option("--seed", default=0, type=SEED, show_default=True, help="Seed of validation split and method.")
 @click.option("--hparams", default=None, help="Fixed hyperparameters as JSON, e.g. '{\"alpha\": 1}'.")
 @click.option(
     "--search",
@@ -100,7 +100,7 @@ def gzsl_cmd(data, method, calibrate, seed, hparams, search, device, out, fast, 
 @click.option(
     "--methods", default=",".join(DEMO_METHODS), show_default=True, help="Comma-separated GZSL methods."
 )
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, type=SEED, show_default=True)
 def demo_cmd(out: str, data: str, methods: str, seed: int) -> None:
     """Several GZSL methods, with and without calibration, on the built-in MNIST zero-shot task."""
     out_dir = Path(out)

@@ -15,7 +15,7 @@ from rich.table import Table
 from unseen.backbones.base import ENCODERS, encoder_identity
 from unseen.backbones.cache import FeatureCache
 from unseen.backbones.extract import extract_features
-from unseen.cli.app import console, main, parse_hparams, progress_bar
+from unseen.cli.app import SEED, console, domain_numbers, main, parse_hparams, progress_bar
 from unseen.cli.encoder_flags import encoder_option_flag, encoder_options
 from unseen.data.domains import DomainDataset, load_domains
 from unseen.data.images import load_images
@@ -53,7 +53,7 @@ def _dg_source(model_path: str, data: str, domains: str | None, device: str | No
     if domains is None:
         targets = meta["test_envs"] if dataset.hash == meta["data_hash"] else list(range(dataset.n_domains))
     else:
-        targets = [int(d) for d in domains.split(",")]
+        targets = list(domain_numbers("--domains", domains, dataset.domain_names))
     streams = [
         TargetDomain(
             dataset.domain_names[k],
@@ -84,6 +84,7 @@ def _encoder_source(
         raise click.UsageError("--encoder needs --domains: the target domain numbers, e.g. 3.")
     options = encoder_options(encoder_name, option_pairs)
     dataset = load_images(data)
+    targets = list(domain_numbers("--domains", domains, dataset.domain_names))
     encoder = ENCODERS.create(encoder_name, weights=weights, device=device, **options)
     if not hasattr(encoder, "torch_featurizer"):
         raise HyperparameterError(f"encoder '{encoder_name}' exposes no torch network to adapt.")
@@ -92,7 +93,6 @@ def _encoder_source(
     as_domains = DomainDataset(
         dataset.name, features, dataset.labels, dataset.domains, dataset.class_names, dataset.domain_names
     )
-    targets = [int(d) for d in domains.split(",")]
     source = probe_source(encoder.torch_featurizer(), as_domains, targets)
     streams = []
     for k in targets:
@@ -132,7 +132,7 @@ def _encoder_source(
 )
 @click.option("--stream", type=click.Choice(STREAM_MODES), default="single", show_default=True)
 @click.option("--batch-size", default=64, show_default=True)
-@click.option("--seed", default=0, show_default=True, help="Seed of the stream order.")
+@click.option("--seed", default=0, type=SEED, show_default=True, help="Seed of the stream order.")
 @click.option("--hparams", default=None, help="Method hyperparameters as JSON.")
 @click.option("--device", default=None)
 @click.option(

@@ -1,0 +1,40 @@
+"""Bad command-line input ends in one clean error (exit 2, no traceback, nothing written): the
+regression corpus of inputs a new user, or a hostile one, has tried."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from unseen.cli import main
+
+DG = ["dg", "--data", "builtin:rotated-digits", "--algorithm", "erm", "--steps", "2"]
+GZSL = ["gzsl", "--data", "builtin:mnist-zsl", "--method", "eszsl"]
+
+CASES = {
+    "dg test domain twice": ([*DG, "--test-env", "0,0"], "names a domain twice"),
+    "dg test domain out of range": ([*DG, "--test-env", "9"], "has no domain 9; its domains: 0 0deg"),
+    "dg test domain not a number": ([*DG, "--test-env", "x"], "takes domain numbers"),
+    "dg negative seed": ([*DG, "--test-env", "0", "--seed", "-1"], "-1 is not in the range x>=0"),
+    "dg negative trial seed": ([*DG, "--test-env", "0", "--trial-seed", "-3"], "-3 is not in the range"),
+    "dg infinite learning rate": ([*DG, "--test-env", "0", "--hparams", '{"lr": Infinity}'], "is Infinity"),
+    "dg NaN learning rate": ([*DG, "--test-env", "0", "--hparams", '{"lr": NaN}'], "'lr' is NaN"),
+    "gzsl NaN in a nested value": ([*GZSL, "--hparams", '{"alpha": [1, NaN]}'], "finite numbers"),
+    "gzsl negative seed": ([*GZSL, "--seed", "-1"], "-1 is not in the range x>=0"),
+    "fewshot negative seed": (
+        ["fewshot", "--data", "synthetic-vl:default", "--method", "gda", "--seeds", "1,-2"],
+        "takes integers >= 0",
+    ),
+    "sweep zero jobs": (["sweep", "missing.toml", "--jobs", "0"], "0 is not in the range x>=1"),
+    "sweep negative jobs": (["sweep", "missing.toml", "--jobs", "-2"], "-2 is not in the range x>=1"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_clean_error(case, tmp_path):
+    args, message = CASES[case]
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(main, [*args, "--out", str(out)] if args[0] in ("dg", "gzsl") else args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()
