@@ -27,14 +27,27 @@ CASES = {
     ),
     "sweep zero jobs": (["sweep", "missing.toml", "--jobs", "0"], "0 is not in the range x>=1"),
     "sweep negative jobs": (["sweep", "missing.toml", "--jobs", "-2"], "-2 is not in the range x>=1"),
+    "gzsl record into a missing folder": ([*GZSL, "--out", "missing-folder/r.json"], "does not exist"),
+    "gzsl record onto a folder": ([*GZSL, "--out", "."], "is a directory"),
+    "dg model into a missing folder": (
+        [*DG, "--test-env", "0", "--save-model", "missing-folder/m.pt"],
+        "folder 'missing-folder' does not exist",
+    ),
+    "extract features into a missing folder": (
+        ["extract", "--encoder", "efficientnet-lite0", "--data", "builtin:digits", "--out", "no/f.npz"],
+        "folder 'no' does not exist",
+    ),
+    "report into a missing parent": (["report", "--out", "no/such/report"], "folder 'no/such' does not"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_one_clean_error(case, tmp_path):
+def test_bad_input_is_one_clean_error(case, tmp_path, monkeypatch):
     args, message = CASES[case]
     out = tmp_path / "out.json"
-    result = CliRunner().invoke(main, [*args, "--out", str(out)] if args[0] in ("dg", "gzsl") else args)
+    add_out = args[0] in ("dg", "gzsl") and "--out" not in args
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [*args, "--out", str(out)] if add_out else args)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not out.exists()

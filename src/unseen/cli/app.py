@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,6 +17,30 @@ from rich.text import Text
 
 from unseen import __version__
 from unseen.errors import HyperparameterError, UnseenError
+
+
+class OutputPath(click.Path):
+    """An output location, checked when the command line is read, before any work: its folder
+    must exist and be writable, and a file output must not name a folder."""
+
+    def __init__(self, folder: bool = False):
+        super().__init__(file_okay=not folder, dir_okay=folder, path_type=str)
+        self.folder = folder
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = Path(super().convert(value, param, ctx))
+        if not self.folder and path.is_dir():
+            self.fail(f"{str(path)!r} is a folder; give a file name inside it.", param, ctx)
+        parent = path.parent if not (self.folder and path.is_dir()) else path
+        if not parent.is_dir():
+            self.fail(f"folder {str(parent)!r} does not exist; create it first.", param, ctx)
+        if not os.access(parent, os.W_OK):
+            self.fail(f"folder {str(parent)!r} is not writable; choose another location.", param, ctx)
+        return str(path)
+
+
+OUTPUT_FILE = OutputPath()
+OUTPUT_FOLDER = OutputPath(folder=True)
 
 SEED = click.IntRange(min=0)
 """The type of every ``--seed`` option: numpy's generators take no negative seeds."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from unseen.cli.app import SEED, console, domain_numbers, main, parse_hparams, progress_bar
+from unseen.cli.app import OUTPUT_FILE, SEED, console, domain_numbers, main, parse_hparams, progress_bar
 from unseen.data.domains import load_domains
 from unseen.experiments.io import write_json
 from unseen.methods.dg.averaging import WRAPPERS
@@ -25,9 +25,7 @@ from unseen.protocols.dg_selection import SELECTIONS
 @click.option("--trial-seed", default=0, type=SEED, show_default=True, help="Seed of the in/out splits.")
 @click.option("--hparams", default=None, help="Fixed hyperparameters as JSON, e.g. '{\"lr\": 1e-3}'.")
 @click.option("--device", default=None, help="Torch device (default: cuda if available, else cpu).")
-@click.option(
-    "--out", type=click.Path(dir_okay=False), default=None, help="Write the run record (JSON) here."
-)
+@click.option("--out", type=OUTPUT_FILE, default=None, help="Write the run record (JSON) here.")
 @click.option(
     "--wrapper",
     type=click.Choice(sorted(WRAPPERS)),
@@ -42,7 +40,7 @@ from unseen.protocols.dg_selection import SELECTIONS
 )
 @click.option(
     "--save-model",
-    type=click.Path(dir_okay=False),
+    type=OUTPUT_FILE,
     default=None,
     help="Save the trained model (for `unseen tta`).",
 )

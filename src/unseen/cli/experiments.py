@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from unseen.cli.app import console, main, progress_bar
+from unseen.cli.app import OUTPUT_FILE, OUTPUT_FOLDER, console, main, progress_bar
 from unseen.errors import SpecError
 from unseen.experiments.executors import EXECUTORS, make_executor
 from unseen.experiments.io import atomic_write_text
@@ -27,7 +27,7 @@ def _store_path(store: str | None, sweep_store: Path | None) -> Path:
 
 
 @main.command("sweep")
-@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.argument("sweep_file", type=OUTPUT_FILE)
 @click.option("--store", default=None, help=f"Results store (default: the sweep's, else {DEFAULT_STORE}).")
 @click.option(
     "--executor",
@@ -101,7 +101,7 @@ def _tables(store: str, sweep_file: str | None, select: str, spread: str = "se")
     "--sweep", "sweep_file", default=None, help="Sweep file: cells it asks for but lacks say 'not run'."
 )
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="markdown", show_default=True)
-@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the tables here too.")
+@click.option("--out", default=None, type=OUTPUT_FILE, help="Write the tables here too.")
 @SELECT_OPTION
 @SPREAD_OPTION
 def results_cmd(store, sweep_file, fmt, out, select, spread) -> None:
@@ -116,7 +116,7 @@ def results_cmd(store, sweep_file, fmt, out, select, spread) -> None:
 @main.command("report")
 @click.option("--store", default=DEFAULT_STORE, show_default=True, help="Results store.")
 @click.option("--sweep", "sweep_file", default=None, help="Sweep file (for 'not run' cells).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--out", "out_dir", required=True, type=OUTPUT_FOLDER, help="Output folder.")
 @click.option("--title", default=None, help="Page title (default: the store's file name).")
 @SELECT_OPTION
 def report_cmd(store, sweep_file, out_dir, title, select) -> None:

@@ -9,7 +9,7 @@ import click
 from unseen.backbones.base import ENCODERS, ImageEncoder
 from unseen.backbones.cache import FeatureCache
 from unseen.backbones.extract import extract_features, save_features
-from unseen.cli.app import console, main, progress_bar
+from unseen.cli.app import OUTPUT_FILE, console, main, progress_bar
 from unseen.cli.encoder_flags import encoder_option_flag, encoder_options
 from unseen.data.images import load_images
 from unseen.errors import EncoderError
@@ -27,7 +27,7 @@ from unseen.errors import EncoderError
     help="Image data spec: folder:ROOT, manifest:FILE.csv, builtin:rotated-mnist "
     "(add ?per_class=K to subsample).",
 )
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Write the features here (.npz).")
+@click.option("--out", required=True, type=OUTPUT_FILE, help="Write the features here (.npz).")
 @click.option(
     "--batch-size", default=8, show_default=True, help="Images per forward pass (CPU: 4-8 is fastest)."
 )

@@ -9,7 +9,7 @@ import click
 import numpy as np
 from rich.table import Table
 
-from unseen.cli.app import console, main, parse_hparams, progress_bar
+from unseen.cli.app import OUTPUT_FILE, console, main, parse_hparams, progress_bar
 from unseen.data.paired import load_paired
 from unseen.experiments.io import write_json
 from unseen.protocols.fewshot import PROTOCOLS
@@ -66,7 +66,7 @@ def _summary_table(records: Sequence[dict[str, Any]], title: str) -> Table:
 )
 @click.option("--hparams", default=None, help="Fixed hyperparameters as JSON, e.g. '{\"alpha\": 1.0}'.")
 @click.option("--device", default=None, help="Torch device (default: cuda if available, else cpu).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the records (JSON list).")
+@click.option("--out", type=OUTPUT_FILE, default=None, help="Write the records (JSON list).")
 def fewshot_cmd(data, method, shots, seeds, protocol, test_fraction, hparams, device, out) -> None:
     """Fit METHOD on K shots per class for every K and seed; print accuracy mean ± std over seeds."""
     dataset = load_paired(data)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from unseen.cli.app import SEED, console, main, parse_hparams, progress_bar
+from unseen.cli.app import OUTPUT_FILE, OUTPUT_FOLDER, SEED, console, main, parse_hparams, progress_bar
 from unseen.data import load_dataset
 from unseen.data.model import ZSLDataset
 from unseen.errors import HyperparameterError
@@ -61,9 +61,7 @@ def run_gzsl(
     help="Hyperparameter search on validation: grid, default, or random:N.",
 )
 @click.option("--device", default=None, help="Torch device (default: cuda if available, else cpu).")
-@click.option(
-    "--out", "out", type=click.Path(dir_okay=False), default=None, help="Write the run record (JSON) here."
-)
+@click.option("--out", "out", type=OUTPUT_FILE, default=None, help="Write the run record (JSON) here.")
 @click.option("--fast", is_flag=True, help="The method's small smoke-run configuration (recorded).")
 @click.option(
     "--epochs", type=int, default=None, help="Training-epoch budget (methods with an 'epochs' setting)."
@@ -91,7 +89,7 @@ def gzsl_cmd(data, method, calibrate, seed, hparams, search, device, out, fast, 
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False),
+    type=OUTPUT_FOLDER,
     default="unseen-demo",
     show_default=True,
     help="Folder for run records and the report.",

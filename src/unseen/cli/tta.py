@@ -15,7 +15,7 @@ from rich.table import Table
 from unseen.backbones.base import ENCODERS, encoder_identity
 from unseen.backbones.cache import FeatureCache
 from unseen.backbones.extract import extract_features
-from unseen.cli.app import SEED, console, domain_numbers, main, parse_hparams, progress_bar
+from unseen.cli.app import OUTPUT_FILE, SEED, console, domain_numbers, main, parse_hparams, progress_bar
 from unseen.cli.encoder_flags import encoder_option_flag, encoder_options
 from unseen.data.domains import DomainDataset, load_domains
 from unseen.data.images import load_images
@@ -114,7 +114,7 @@ def _encoder_source(
     "--model",
     "model_path",
     default=None,
-    type=click.Path(dir_okay=False),
+    type=OUTPUT_FILE,
     help="A trained DG model, from `unseen dg --save-model`.",
 )
 @click.option(
@@ -135,9 +135,7 @@ def _encoder_source(
 @click.option("--seed", default=0, type=SEED, show_default=True, help="Seed of the stream order.")
 @click.option("--hparams", default=None, help="Method hyperparameters as JSON.")
 @click.option("--device", default=None)
-@click.option(
-    "--out", type=click.Path(dir_okay=False), default=None, help="Write the run record (JSON) here."
-)
+@click.option("--out", type=OUTPUT_FILE, default=None, help="Write the run record (JSON) here.")
 def tta_cmd(
     model_path,
     encoder,
