@@ -27,7 +27,7 @@ def _store_path(store: str | None, sweep_store: Path | None) -> Path:
 
 
 @main.command("sweep")
-@click.argument("sweep_file", type=OUTPUT_FILE)
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("--store", default=None, help=f"Results store (default: the sweep's, else {DEFAULT_STORE}).")
 @click.option(
     "--executor",

@@ -114,7 +114,7 @@ def _encoder_source(
     "--model",
     "model_path",
     default=None,
-    type=OUTPUT_FILE,
+    type=click.Path(dir_okay=False),
     help="A trained DG model, from `unseen dg --save-model`.",
 )
 @click.option(
