@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from unseen.cli import main
+from unseen.errors import SpecError
 from unseen.experiments.executors import make_executor
 from unseen.experiments.launch import launch, plan
 from unseen.experiments.store import ResultStore
@@ -34,6 +37,15 @@ def test_test_domains_and_lodo_pairs_expand_to_one_run_each(tmp_path):
     assert envs == [0, *[[0, v] for v in range(1, 6)], 1, *[[1, v] for v in (0, 2, 3, 4, 5)]]
     # Holding out {0, 1} is one run whichever domain is the test one: planned once, not twice.
     assert len(plan(runs)) == 11
+
+
+def test_a_test_domain_the_data_lacks_fails_the_plan_before_any_run(tmp_path):
+    sweep = write_sweep(tmp_path, "[0, 9]", lodo=False)
+    with pytest.raises(SpecError, match=r"test env\(s\) \[9\] invalid for rotated-digits"):
+        plan(load_sweep(sweep).runs)
+    result = CliRunner().invoke(main, ["sweep", str(sweep), "--store", str(tmp_path / "s.sqlite")])
+    assert result.exit_code == 2 and "[9] invalid" in result.output
+    assert not (tmp_path / "s.sqlite").exists()
 
 
 @pytest.fixture(scope="module")

@@ -63,6 +63,8 @@ def sweep_cmd(sweep_file, store, executor, jobs, address, dry_run) -> None:
     )
     for rid in summary.failed:
         console.print(f"  failed: {rid} (see `unseen report` or the store for the traceback)")
+    if summary.failed:
+        raise SystemExit(1)
 
 
 SELECT_OPTION = click.option(

@@ -139,7 +139,9 @@ class DGTask(TaskRunner):
         )
 
     def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
-        return self._protocol(spec).spec(dataset, spec.method, spec.hparams)
+        protocol = self._protocol(spec)
+        protocol.check(dataset)  # a run that cannot start fails the plan, before any run starts
+        return protocol.spec(dataset, spec.method, spec.hparams)
 
     def run(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
         return self._protocol(spec).run(dataset, spec.method, spec.hparams, device=spec.device)

@@ -333,7 +333,7 @@ def dg_tables(
     for data, cells_ in sorted(tables.items()):
         name, domains = domain_names.get(data, (data, None))
         tests = sorted({int(t) for _, t in cells_})
-        labels = {str(t): f"{t}:{domains[t]}" if domains else str(t) for t in tests}
+        labels = {str(t): f"{t}:{domains[t]}" if domains and t < len(domains) else str(t) for t in tests}
         out.append(
             ResultTable(
                 "dg",
