@@ -242,17 +242,15 @@ class CEGZSL(GenerativeGZSL):
                 contrastive.backward()
                 self._opt_d.step()
             fake = self._G(gaussian((len(idx), self.noise_dim), generator, dev), a)
-            h_fake, z_fake = self._E(fake)
+            with frozen(self._E):  # E, F and D pass gradients to the input only: no weight gradients
+                h_fake, z_fake = self._E(fake)
             with torch.no_grad():
                 z_real = self._E(x)[1]
             ins_loss = instance_contrastive_loss(torch.cat([z_fake, z_real]), y.repeat(2), p["ins_temp"])
-            with frozen(self._D):
+            with frozen(self._D), frozen(self._F):
                 realism = self._D(fake, a).mean()
-            loss_g = (
-                -realism
-                + p["ins_weight"] * ins_loss
-                + p["cls_weight"] * class_contrastive_loss(self._F, h_fake, y, self._S_seen, p["cls_temp"])
-            )
+                cls_loss = class_contrastive_loss(self._F, h_fake, y, self._S_seen, p["cls_temp"])
+            loss_g = -realism + p["ins_weight"] * ins_loss + p["cls_weight"] * cls_loss
             self._opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self._opt_g.step()
