@@ -108,36 +108,34 @@ def write_xlsa17(dataset: ZSLDataset, folder: Path, seed: int) -> None:
         os.replace(tmp, folder / name)
 
 
-def run_official(official: Path, epochs: int, seed: int) -> dict:
-    """The official CADA-VAE (GZSL, CUB, 0 shots) in a subprocess: wall time, phase times, history."""
-    cmd = [
-        sys.executable,
-        "single_experiment.py",
-        "--dataset",
-        "CUB",
-        "--num_shots",
-        "0",
-        "--generalized",
-        "True",
-        "--epochs",
-        str(epochs),
-        "--seed",
-        str(seed),
-    ]
+def run_official_script(folder: Path, script: str, args: list[str], name: str) -> tuple[str, float]:
+    """An official code's ``script`` run with ``args`` in ``folder`` in a subprocess (one OpenMP
+    thread): its standard output and wall time, or a RuntimeError with the end of its errors."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t = time.perf_counter()
-    done = subprocess.run(cmd, cwd=official / "model", capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, script, *args], cwd=folder, env=env, capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - t
     if done.returncode != 0:
-        raise RuntimeError(f"official CADA-VAE failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"official {name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return done.stdout, wall
+
+
+def run_official(official: Path, epochs: int, seed: int) -> dict:
+    """The official CADA-VAE (GZSL, CUB, 0 shots) in a subprocess: wall time, phase times, history."""
+    args = ["--dataset", "CUB", "--num_shots", "0", "--generalized", "True"]
+    args += ["--epochs", str(epochs), "--seed", str(seed)]
+    stdout, wall = run_official_script(official / "model", "single_experiment.py", args, "CADA-VAE")
     history, phases = [], None
-    for line in done.stdout.splitlines():
+    for line in stdout.splitlines():
         if m := OFFICIAL_EPOCH_LINE.match(line.strip()):
             u, s, h = (100 * float(v) for v in m.group(2, 3, 4))
             history.append({"S": s, "U": u, "H": h})
         elif m := OFFICIAL_TIMING_LINE.match(line.strip()):
             phases = float(m.group(1)), float(m.group(2))
     if not history or phases is None:
-        raise RuntimeError(f"could not parse the official output:\n{done.stdout[-3000:]}")
+        raise RuntimeError(f"could not parse the official output:\n{stdout[-3000:]}")
     return {"wall_s": wall, "train_vae_s": phases[0], "train_classifier_s": phases[1], "history": history}
 
 

@@ -49,9 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_generative import write_xlsa17  # noqa: E402
+from bench_generative import run_official_script, write_xlsa17  # noqa: E402
 from unseen.data import load_dataset  # noqa: E402
 from unseen.data.model import SplitName, ZSLDataset  # noqa: E402
 from unseen.methods import GZSL  # noqa: E402
@@ -101,17 +99,10 @@ def official_flags(dataset: ZSLDataset, batch: int, epochs: int, eval_every: int
 
 def run_official(official: Path, flags: list[str]) -> dict:
     """The patched official ``CE_GZSL.py`` in a subprocess; its per-epoch test lines and timing."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    t = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "CE_GZSL.py", *flags], cwd=official, env=env, capture_output=True, text=True
-    )
-    wall = time.perf_counter() - t
-    if done.returncode != 0:
-        raise RuntimeError(f"official CE-GZSL failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    stdout, wall = run_official_script(official, "CE_GZSL.py", flags, "CE-GZSL")
     curve: dict[int, dict] = {}
     epoch, timing = None, None
-    for line in done.stdout.splitlines():
+    for line in stdout.splitlines():
         line = line.strip()
         if m := EPOCH_LINE.match(line):
             epoch = int(m.group(1)) + 1
@@ -122,7 +113,7 @@ def run_official(official: Path, flags: list[str]) -> dict:
         elif m := TIMING_LINE.match(line):
             timing = float(m.group(1)), float(m.group(2))
     if not curve or timing is None:
-        raise RuntimeError(f"could not parse the official output:\n{done.stdout[-3000:]}")
+        raise RuntimeError(f"could not parse the official output:\n{stdout[-3000:]}")
     return {"wall_s": wall, "train_s": timing[0], "eval_s": timing[1], "curve": curve}
 
 

@@ -54,7 +54,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -64,7 +63,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_generative import write_xlsa17  # noqa: E402
+from bench_generative import run_official_script, write_xlsa17  # noqa: E402
 from unseen.data import load_dataset  # noqa: E402
 from unseen.data.model import ZSLDataset  # noqa: E402
 from unseen.methods import GZSL  # noqa: E402
@@ -96,22 +95,10 @@ def run_official(
         f"--nclass_all {dataset.classes.n_classes} --batch_size 64 --nz {k} --attSize {k} --resSize {d} "
         f"--syn_num 300 --outf {official / 'checkpoint'}" + " --cuda" * cuda
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    t = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "clswgan.py", *flags.split()],
-        cwd=official,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.perf_counter() - t
-    if done.returncode != 0:
-        raise RuntimeError(f"official clswgan.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    stdout, wall = run_official_script(official, "clswgan.py", flags.split(), "clswgan.py")
     curve: dict[int, dict] = {}
     epoch, timing = None, None
-    for line in done.stdout.splitlines():
+    for line in stdout.splitlines():
         line = line.strip()
         if m := EPOCH_LINE.match(line):
             epoch = int(m.group(1)) + 1
@@ -122,7 +109,7 @@ def run_official(
         elif m := TIMING_LINE.match(line):
             timing = float(m.group(1)), float(m.group(2))
     if epochs not in curve or timing is None:
-        raise RuntimeError(f"could not parse the official output:\n{done.stdout[-3000:]}")
+        raise RuntimeError(f"could not parse the official output:\n{stdout[-3000:]}")
     return {"wall_s": wall, "train_s": timing[0], "eval_s": timing[1], "curve": curve}
 
 

@@ -64,9 +64,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -76,7 +74,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_generative import write_xlsa17  # noqa: E402
+from bench_generative import run_official_script, write_xlsa17  # noqa: E402
 from unseen.data import load_dataset  # noqa: E402
 from unseen.data.model import SplitName, ZSLDataset  # noqa: E402
 from unseen.methods import GZSL  # noqa: E402
@@ -115,14 +113,9 @@ def official_command(
 
 def run_official(official: Path, command: list[str]) -> dict:
     """Run the official script; its per-epoch test curve (percent) and timings."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    t = time.perf_counter()
-    done = subprocess.run(command, cwd=official, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t
-    if done.returncode != 0:
-        raise RuntimeError(f"official code failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    stdout, wall = run_official_script(official, command[1], command[2:], "TF-VAEGAN")
     curve, train_s = [], None
-    for line in done.stdout.splitlines():
+    for line in stdout.splitlines():
         if m := EPOCH_LINE.search(line):
             v = [100 * float(x) for x in m.groups()]
             best, last = (dict(zip("SUH", part, strict=True)) for part in (v[:3], v[3:]))
@@ -130,7 +123,7 @@ def run_official(official: Path, command: list[str]) -> dict:
         elif m := TIMING_LINE.match(line.strip()):
             train_s = float(m.group(1))
     if not curve or train_s is None:
-        raise RuntimeError(f"could not parse the official output:\n{done.stdout[-3000:]}")
+        raise RuntimeError(f"could not parse the official output:\n{stdout[-3000:]}")
     return {"wall_s": wall, "train_s": train_s, "curve": curve}
 
 
