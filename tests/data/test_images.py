@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from unseen.data import images
 from unseen.data.digit_domains import builtin_domains
 from unseen.data.images import load_images
 from unseen.errors import DataFileNotFound, DataFormatError, SpecError, UnknownNameError
@@ -155,6 +157,33 @@ def test_an_undecodable_image_is_named_when_loaded(tmp_path):
     data = load_images(f"folder:{root}")
     with pytest.raises(DataFormatError, match="a.png cannot be decoded"):
         data.load(0)
+
+
+def _claim_size(png: Path, width: int, height: int) -> None:
+    """Rewrite a PNG's header (IHDR) to claim ``width x height`` pixels, with a valid checksum."""
+    data = bytearray(png.read_bytes())
+    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    png.write_bytes(bytes(data))
+
+
+def test_an_image_claiming_a_huge_size_is_a_clean_error(tmp_path):
+    root = _domainbed(tmp_path / "toy")
+    _claim_size(root / "photo" / "cat" / "a.png", 60000, 60000)
+    data = load_images(f"folder:{root}")
+    with pytest.raises(DataFormatError, match="a.png is too large to decode safely"):
+        data.load(0)
+
+
+def test_large_jpegs_are_decoded_at_a_reduced_scale(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "DRAFT_SIDE", 64)
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (320, 256), (120, 30, 200)).save(path)
+    decoded = images.open_rgb(path)
+    assert decoded.size == (80, 64) and decoded.mode == "RGB"  # scale 1/4: the smallest >= 64
+    small = tmp_path / "small.jpg"
+    Image.new("RGB", (60, 40), (1, 2, 3)).save(small)
+    assert images.open_rgb(small).size == (60, 40)
 
 
 def test_builtin_domain_digits_become_rgb_images_in_memory():

@@ -41,14 +41,27 @@ from unseen.errors import DataFileNotFound, DataFormatError, SpecError, UnknownN
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"})
 
 
+DRAFT_SIDE = 4096
+"""JPEGs larger than this on both sides are decoded at a reduced scale (JPEG's DCT scaling, to the
+smallest scale at least this large): encoders resize to a few hundred pixels, and a 144-megapixel
+photo decoded whole takes over a gigabyte."""
+
+
 def open_rgb(path: str | Path) -> Image.Image:
-    """The image file ``path`` decoded as RGB; a missing or undecodable file is a :class:`DataError`."""
+    """The image file ``path`` decoded as RGB; a missing or undecodable file, or one whose header
+    claims more pixels than the decoder's safety limit, is a :class:`DataError`."""
     path = Path(path)
     try:
         with Image.open(path) as image:
+            if image.format == "JPEG":
+                image.draft("RGB", (DRAFT_SIDE, DRAFT_SIDE))
             return image.convert("RGB")
     except FileNotFoundError:
         raise DataFileNotFound(f"image file {path} does not exist.") from None
+    except Image.DecompressionBombError as exc:
+        raise DataFormatError(
+            f"image file {path} is too large to decode safely ({exc}); shrink or remove it."
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataFormatError(f"image file {path} cannot be decoded ({exc}); replace or remove it.") from None
 
