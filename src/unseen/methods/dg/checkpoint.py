@@ -9,6 +9,7 @@ hash it was trained on, and the state dict. Written atomically.
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,17 @@ def load_model(path: str | Path, device: str | None = None) -> tuple[Algorithm, 
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
         meta, state = content["meta"], content["state_dict"]
+    except pickle.UnpicklingError as exc:  # torch's message advises weights_only=False: never relay it
+        unsafe = "Unsupported global" in str(exc)
+        what = "holds Python objects other than tensors and plain data" if unsafe else "is not a torch file"
+        raise DataFormatError(
+            f"{path} {what}: not an unseen DG model file, so it is not opened; save one with "
+            "`unseen dg ... --save-model FILE`."
+        ) from None
     except Exception as exc:  # torch raises many kinds for damaged files
         raise DataFormatError(
-            f"{path} is not an unseen DG model file ({type(exc).__name__}: {exc})."
+            f"{path} is not an unseen DG model file ({type(exc).__name__}: {exc}); save one with "
+            "`unseen dg ... --save-model FILE`."
         ) from None
     if meta.get("format") != FORMAT:
         raise DataFormatError(f"{path}: unknown model format {meta.get('format')!r}; expected {FORMAT}.")
