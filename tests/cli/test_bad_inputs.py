@@ -3,6 +3,8 @@ regression corpus of inputs a new user, or a hostile one, has tried."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -39,6 +41,20 @@ CASES = {
     ),
     "report into a missing parent": (["report", "--out", "no/such/report"], "folder 'no/such' does not"),
 }
+
+
+@pytest.mark.parametrize("command", ["results", "report"])
+def test_an_existing_output_is_replaced_only_with_force(command, tmp_path):
+    store = Path(__file__).resolve().parents[1] / "experiments" / "golden" / "store.sqlite"
+    target = tmp_path / "theirs.txt" if command == "results" else tmp_path / "index.html"
+    target.write_text("someone else's file")
+    out = str(target if command == "results" else tmp_path)
+    refused = CliRunner().invoke(main, [command, "--store", str(store), "--out", out])
+    assert refused.exit_code == 2 and "exists; pass --force to replace it" in refused.output
+    assert target.read_text() == "someone else's file"
+    forced = CliRunner().invoke(main, [command, "--store", str(store), "--out", out, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert target.read_text() != "someone else's file"
 
 
 @pytest.mark.parametrize("case", list(CASES))

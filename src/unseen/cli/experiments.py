@@ -104,10 +104,13 @@ def _tables(store: str, sweep_file: str | None, select: str, spread: str = "se")
 )
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="markdown", show_default=True)
 @click.option("--out", default=None, type=OUTPUT_FILE, help="Write the tables here too.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @SELECT_OPTION
 @SPREAD_OPTION
-def results_cmd(store, sweep_file, fmt, out, select, spread) -> None:
+def results_cmd(store, sweep_file, fmt, out, force, select, spread) -> None:
     """Per-dataset and average tables (mean ± SE or std over seeds); missing cells say why."""
+    if out:
+        _refuse_to_replace(Path(out), force, "--out")
     _, tables = _tables(store, sweep_file, select, spread)
     text = render(tables, fmt)
     click.echo(text)
@@ -120,10 +123,19 @@ def results_cmd(store, sweep_file, fmt, out, select, spread) -> None:
 @click.option("--sweep", "sweep_file", default=None, help="Sweep file (for 'not run' cells).")
 @click.option("--out", "out_dir", required=True, type=OUTPUT_FOLDER, help="Output folder.")
 @click.option("--title", default=None, help="Page title (default: the store's file name).")
+@click.option("--force", is_flag=True, help="Replace OUT/index.html if it exists.")
 @SELECT_OPTION
-def report_cmd(store, sweep_file, out_dir, title, select) -> None:
+def report_cmd(store, sweep_file, out_dir, title, force, select) -> None:
     """One self-contained HTML page: tables, plots and every run (OUT/index.html)."""
+    index = Path(out_dir) / "index.html"
+    _refuse_to_replace(index, force, "--out")
     rows, tables = _tables(store, sweep_file, select)
     page = report_html(rows, tables, title or f"unseen results: {Path(store).name}")
-    path = atomic_write_text(Path(out_dir) / "index.html", page)
+    path = atomic_write_text(index, page)
     console.print(f"report written to {path}")
+
+
+def _refuse_to_replace(path: Path, force: bool, option: str) -> None:
+    """An existing output file is replaced only with ``--force``: it may be someone else's."""
+    if path.exists() and not force:
+        raise click.BadParameter(f"{str(path)!r} exists; pass --force to replace it.", param_hint=option)
