@@ -346,3 +346,35 @@ def test_real_protocol_record(store):
     assert spec_from_record(rec) == spec
     df = store.to_dataframe()
     assert df.loc[0, "H"] == pytest.approx(rec["metrics"]["H"])
+
+
+def test_reading_commands_never_create_or_convert_a_file(tmp_path):
+    """``read_only`` stores (``unseen results``/``report``) leave an empty or foreign file as it was;
+    a writing open refuses a foreign SQLite file before switching it to WAL."""
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    with pytest.raises(StoreFormatError, match="is empty"):
+        ResultStore(empty, read_only=True)
+    assert empty.stat().st_size == 0
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    before = foreign.read_bytes()
+    for read_only in (True, False):
+        with pytest.raises(StoreSchemaError, match="not an unseen results store"):
+            ResultStore(foreign, read_only=read_only)
+    assert foreign.read_bytes() == before
+    with sqlite3.connect(foreign) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    with pytest.raises(StoreFormatError, match="does not exist"):
+        ResultStore(tmp_path / "missing.sqlite", read_only=True)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_a_read_only_store_reads_what_a_writer_stored(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    spec = make_spec()
+    with ResultStore(path) as writer:
+        writer.mark_running(run_id(spec), spec)
+    with ResultStore(path, read_only=True) as reader:
+        assert reader.status(run_id(spec)) == "running"

@@ -49,7 +49,7 @@ def sweep_cmd(sweep_file, store, executor, jobs, address, dry_run) -> None:
     if dry_run:
         statuses = {}
         if path.exists():
-            with ResultStore(path) as st:
+            with ResultStore(path, read_only=True) as st:
                 statuses = {p.run_id: st.status(p.run_id) for p in planned}
         for p in planned:
             click.echo(f"{p.run_id}\t{statuses.get(p.run_id) or 'not run'}\t{p.spec.label()}")
@@ -89,7 +89,7 @@ def _tables(store: str, sweep_file: str | None, select: str, spread: str = "se")
     path = Path(store)
     if not path.exists():
         raise SpecError(f"results store {path} does not exist; run `unseen sweep FILE --store {path}` first.")
-    with ResultStore(path) as st:
+    with ResultStore(path, read_only=True) as st:
         rows = st.records(status=None)
     expected = None
     if sweep_file:

@@ -132,13 +132,18 @@ def _spec_columns(spec: Mapping[str, Any]) -> tuple:
 class ResultStore:
     """Run records in one SQLite file; see the module docstring for the guarantees.
 
-    ``ResultStore(path)`` creates the file (and its folder) if missing. Use it as a context
-    manager, or call :meth:`close`, to release the connection.
+    ``ResultStore(path)`` creates the file (and its folder) if missing. ``read_only=True`` opens
+    an existing store for reading only: the file is never created, converted or written, so a
+    command that only reads cannot turn a stray file into a store. Use it as a context manager,
+    or call :meth:`close`, to release the connection.
     """
 
-    def __init__(self, path: str | os.PathLike, *, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, busy_timeout: float = 30.0, read_only: bool = False
+    ) -> None:
         self.path = Path(path)
         self.busy_timeout = float(busy_timeout)
+        self.read_only = read_only
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
         self._connect()  # validate (or create) the file now, not at the first write
@@ -154,15 +159,27 @@ class ResultStore:
         self._conn = None
         if self.path.is_dir():
             raise StoreError(f"results store {self.path} is a folder; give a file path such as runs.sqlite")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        if self.read_only:
+            if not self.path.is_file() or self.path.stat().st_size == 0:
+                state = "is empty" if self.path.is_file() else "does not exist"
+                raise StoreFormatError(
+                    f"results store {self.path} {state}; run `unseen sweep FILE --store {self.path}` first"
+                )
+            target, uri = f"{self.path.resolve().as_uri()}?mode=ro", True
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target, uri = str(self.path), False
+        conn = sqlite3.connect(target, timeout=self.busy_timeout, isolation_level=None, uri=uri)
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
             self._conn, self._pid = conn, os.getpid()
-            self._init_schema()
+            if self.read_only:
+                self._check_schema(conn)
+            else:  # WAL only once the file is known to be (or has become) an unseen store
+                self._init_schema()
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
             conn.close()
             self._conn = None
@@ -171,7 +188,9 @@ class ResultStore:
                     f"results store {self.path} is not an SQLite database ({exc}); "
                     "point to a different file, or move this one away to start a new store"
                 ) from exc
-            raise StoreError(f"cannot open results store {self.path}: {exc}") from exc
+            unopened = "open" in str(exc)
+            fix = "; its folder must be writable (SQLite writes a journal beside it)" if unopened else ""
+            raise StoreError(f"cannot open results store {self.path}: {exc}{fix}") from exc
         except BaseException:
             conn.close()
             self._conn = None
@@ -180,35 +199,43 @@ class ResultStore:
 
     def _init_schema(self) -> None:
         with self._transaction() as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "meta" not in tables:
-                if tables:
-                    raise StoreSchemaError(
-                        f"{self.path} is an SQLite database but not an unseen results store "
-                        f"(tables: {', '.join(sorted(tables))}); point to a different file"
-                    )
+            if not self._tables(conn):
                 for stmt in filter(str.strip, _SCHEMA_SQL.split(";")):
                     conn.execute(stmt)
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(STORE_SCHEMA),)
                 )
                 return
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            try:
-                version = int(row[0]) if row is not None else None
-            except ValueError:
-                version = None
-            if version != STORE_SCHEMA:
-                newer = version is not None and version > STORE_SCHEMA
-                fix = (
-                    "upgrade unseen to a version that knows this schema, or use a new store file"
-                    if newer
-                    else "use a new store file"
-                )
-                raise StoreSchemaError(
-                    f"results store {self.path} has schema_version {row[0] if row else 'missing'}, "
-                    f"this unseen reads schema_version {STORE_SCHEMA}; {fix}"
-                )
+            self._check_schema(conn)
+
+    @staticmethod
+    def _tables(conn: sqlite3.Connection) -> set[str]:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """Refuse a file that is not an unseen store of this schema version (it is not modified)."""
+        tables = self._tables(conn)
+        if "meta" not in tables:
+            raise StoreSchemaError(
+                f"{self.path} is an SQLite database but not an unseen results store "
+                f"(tables: {', '.join(sorted(tables)) or 'none'}); point to a different file"
+            )
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        try:
+            version = int(row[0]) if row is not None else None
+        except ValueError:
+            version = None
+        if version != STORE_SCHEMA:
+            newer = version is not None and version > STORE_SCHEMA
+            fix = (
+                "upgrade unseen to a version that knows this schema, or use a new store file"
+                if newer
+                else "use a new store file"
+            )
+            raise StoreSchemaError(
+                f"results store {self.path} has schema_version {row[0] if row else 'missing'}, "
+                f"this unseen reads schema_version {STORE_SCHEMA}; {fix}"
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -237,10 +264,11 @@ class ResultStore:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "busy_timeout": self.busy_timeout}
+        return {"path": self.path, "busy_timeout": self.busy_timeout, "read_only": self.read_only}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path, self.busy_timeout = state["path"], state["busy_timeout"]
+        self.read_only = state.get("read_only", False)
         self._conn, self._pid = None, None
 
     def __repr__(self) -> str:
