@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -68,14 +69,21 @@ class HParam:
         if kind is str and isinstance(value, dict | list):
             return json.dumps(value, sort_keys=True)  # a JSON object or list given for a text hparam
         try:
+            if kind in (int, float) and isinstance(value, bool):
+                raise ValueError  # true is not a batch size of 1
             if kind is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            return kind(value)
-        except (TypeError, ValueError):
+            converted = kind(value)
+        except (TypeError, ValueError, OverflowError):
             raise HyperparameterError(
                 f"{owner}: hyperparameter '{self.name}' must be a {kind.__name__} like "
                 f"{self.default!r}, got {value!r}."
             ) from None
+        if kind is float and not math.isfinite(converted):
+            raise HyperparameterError(
+                f"{owner}: hyperparameter '{self.name}' must be a finite number, got {value!r}."
+            )
+        return converted
 
 
 def resolve_hparams(
