@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from click.testing import CliRunner
 
 from unseen.cli import main
@@ -106,3 +107,28 @@ def test_adapt_a_pretrained_encoder_probed_on_the_source_domains(tmp_path):
 def test_exactly_one_source_model_is_required():
     result = CliRunner().invoke(main, ["tta", "--data", "builtin:rotated-digits", "--method", "tent"])
     assert result.exit_code == 2 and "exactly one source model" in result.output
+
+
+def test_a_model_is_not_applied_to_data_that_names_its_classes_differently(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "features": rng.normal(size=(90, 6)).astype(np.float32),
+        "labels": np.tile(np.arange(3), 30),
+        "domains": np.repeat(np.arange(3), 30),
+        "domain_names": np.array(["d0", "d1", "d2"]),
+    }
+    np.savez(tmp_path / "train.npz", class_names=np.array(["cat", "dog", "fox"]), **arrays)
+    np.savez(tmp_path / "other.npz", class_names=np.array(["cat", "fox", "dog"]), **arrays)
+    model = tmp_path / "m.pt"
+    runner = CliRunner()
+    trained = runner.invoke(
+        main,
+        ["dg", "--data", f"npz-domains:{tmp_path / 'train.npz'}", "--algorithm", "erm", "--test-env", "2"]
+        + ["--steps", "2", "--checkpoint-freq", "2", "--save-model", str(model)],
+    )
+    assert trained.exit_code == 0, trained.output
+    tta = ["tta", "--model", str(model), "--method", "t3a", "--data"]
+    same = runner.invoke(main, [*tta, f"npz-domains:{tmp_path / 'train.npz'}"])
+    assert same.exit_code == 0, same.output
+    other = runner.invoke(main, [*tta, f"npz-domains:{tmp_path / 'other.npz'}"])
+    assert other.exit_code == 2 and "'fox' where the model has 'dog'" in other.output

@@ -50,6 +50,13 @@ def _dg_source(model_path: str, data: str, domains: str | None, device: str | No
             f"{data} has inputs {dataset.input_shape} and {dataset.n_classes} classes; the model expects "
             f"{tuple(meta['input_shape'])} and {meta['n_classes']}."
         )
+    if list(dataset.class_names) != list(meta["class_names"]):
+        differ = [(a, b) for a, b in zip(dataset.class_names, meta["class_names"], strict=True) if a != b]
+        raise DataFormatError(
+            f"{data} names its classes differently from the model's training data (first difference: "
+            f"{differ[0][0]!r} where the model has {differ[0][1]!r}); the model's class k would be read "
+            "as another class. Use data with the model's classes, in its order."
+        )
     if domains is None:
         targets = meta["test_envs"] if dataset.hash == meta["data_hash"] else list(range(dataset.n_domains))
     else:
