@@ -1,6 +1,6 @@
-"""Method families and their registries. Importing this package registers every method."""
+"""Method families and their registries. A registry imports its family (registering every method
+in it) at its first lookup, so importing this package loads no method and no torch."""
 
-from unseen.methods import dg, gzsl, tta, vlm  # noqa: F401  (importing a family registers its methods)
 from unseen.methods.base import GZSLMethod
 from unseen.methods.registry import DG, FAMILIES, GZSL, TTA, VLM, HParam, Registry
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -101,11 +102,22 @@ def resolve_hparams(
 
 
 class Registry(Mapping[str, type]):
-    """Name -> class for one family of methods (``gzsl``, ``dg``, ``vlm``, ``tta``, ...)."""
+    """Name -> class for one family of methods (``gzsl``, ``dg``, ``vlm``, ``tta``, ...).
 
-    def __init__(self, family: str) -> None:
+    The family's package (``package``) registers its methods when imported; the registry imports
+    it at the first lookup, so importing a registry (or this module) loads no method and no torch.
+    """
+
+    def __init__(self, family: str, package: str | None = None) -> None:
         self.family = family
+        self.package = package
         self._entries: dict[str, type] = {}
+        self._loaded = package is None
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True  # before the import: the package's own lookups must not recurse
+            importlib.import_module(self.package)
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         def decorate(cls: type[T]) -> type[T]:
@@ -118,6 +130,7 @@ class Registry(Mapping[str, type]):
         return decorate
 
     def __getitem__(self, name: str) -> type:
+        self._load()
         try:
             return self._entries[name]
         except KeyError:
@@ -129,15 +142,17 @@ class Registry(Mapping[str, type]):
             ) from None
 
     def __iter__(self) -> Iterator[str]:
+        self._load()
         return iter(sorted(self._entries))
 
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)
 
 
-GZSL = Registry("gzsl")
-DG = Registry("dg")
-VLM = Registry("vlm")
-TTA = Registry("tta")
+GZSL = Registry("gzsl", "unseen.methods.gzsl")
+DG = Registry("dg", "unseen.methods.dg")
+VLM = Registry("vlm", "unseen.methods.vlm")
+TTA = Registry("tta", "unseen.methods.tta")
 
 FAMILIES: dict[str, Registry] = {"gzsl": GZSL, "dg": DG, "vlm": VLM, "tta": TTA}
