@@ -378,3 +378,5 @@ def test_a_read_only_store_reads_what_a_writer_stored(tmp_path):
         writer.mark_running(run_id(spec), spec)
     with ResultStore(path, read_only=True) as reader:
         assert reader.status(run_id(spec)) == "running"
+    # a store at rest is read without leaving SQLite's -wal/-shm files beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.sqlite"]

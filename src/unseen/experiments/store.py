@@ -165,7 +165,11 @@ class ResultStore:
                 raise StoreFormatError(
                     f"results store {self.path} {state}; run `unseen sweep FILE --store {self.path}` first"
                 )
-            target, uri = f"{self.path.resolve().as_uri()}?mode=ro", True
+            # A store at rest (no -wal file: no writer since the last checkpoint) is opened as
+            # immutable, so that reading creates no -shm/-wal files beside it; otherwise read-only.
+            at_rest = not self.path.with_name(self.path.name + "-wal").exists()
+            target = f"{self.path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if at_rest else "")
+            uri = True
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             target, uri = str(self.path), False
