@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_generative import run_official_script, write_xlsa17  # noqa: E402
+from bench_generative import run_official_script, time_stage, write_xlsa17  # noqa: E402
 from unseen.data import load_dataset  # noqa: E402
 from unseen.data.model import SplitName, ZSLDataset  # noqa: E402
 from unseen.methods import GZSL  # noqa: E402
@@ -140,15 +140,7 @@ def run_ours(
         if values["cls_epochs"] == CLS_EPOCHS:
             entry["last"] = point
 
-    stage = method._fit_classifier
-    eval_s = []
-
-    def timed_classifier(*args) -> None:
-        t = time.perf_counter()
-        stage(*args)
-        eval_s.append(time.perf_counter() - t)
-
-    method._fit_classifier = timed_classifier
+    eval_s = time_stage(method, "_fit_classifier")
     t = time.perf_counter()
     method.fit(dataset.train_set(), monitor=monitor)
     wall = time.perf_counter() - t
