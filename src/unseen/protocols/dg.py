@@ -52,6 +52,14 @@ def eval_chunk(inputs: torch.Tensor) -> int:
     return max(1, min(1024, EVAL_VALUES // max(1, inputs[0].numel())))
 
 
+def _log_mean(values: list) -> float:
+    """The mean of one logged quantity over the steps since the last checkpoint; device tensors
+    reach the host in one transfer."""
+    if all(torch.is_tensor(x) for x in values):
+        values = torch.stack(values).double().cpu().tolist()
+    return float(np.mean([float(x) for x in values]))
+
+
 @dataclass(frozen=True)
 class DGProtocol:
     """Train with ``test_envs`` held out; record per-domain in/out accuracy at every checkpoint."""
@@ -170,7 +178,7 @@ class DGProtocol:
                     checkpoints.append(
                         {
                             "step": step,
-                            **{k: float(np.mean([float(x) for x in v])) for k, v in losses.items()},
+                            **{k: _log_mean(v) for k, v in losses.items()},
                             **self._accuracies(evaluated, inputs, labels, splits),
                         }
                     )
