@@ -63,8 +63,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from unseen.core.device import resolve_device
 from unseen.data.domains import DomainDataset, load_domains
-from unseen.methods.gzsl.torch_setup import resolve_device
 from unseen.methods.registry import DG
 from unseen.protocols.dg import DGProtocol
 

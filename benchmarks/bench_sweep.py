@@ -25,10 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from unseen.core.io import write_json
+from unseen.core.record import run_id
 from unseen.experiments.executors import make_executor
-from unseen.experiments.io import write_json
 from unseen.experiments.launch import launch, plan
-from unseen.experiments.record import run_id
 from unseen.experiments.spec import RunSpec
 from unseen.experiments.store import ResultStore
 from unseen.report.results import build_tables, render

@@ -23,9 +23,9 @@ from torch import nn
 from unseen.backbones.base import ENCODERS
 from unseen.backbones.cache import FeatureCache
 from unseen.backbones.extract import extract_features
+from unseen.core.io import write_json
 from unseen.data.domains import DomainDataset
 from unseen.data.images import load_images
-from unseen.experiments.io import write_json
 from unseen.methods.registry import TTA
 from unseen.methods.tta.norm import replace_batchnorm
 from unseen.methods.tta.pretrained import probe_source

@@ -14,10 +14,10 @@ from PIL import Image
 from torch import nn
 
 import unseen.methods.vlm  # noqa: F401  (registers the adapters)
+from unseen.core.device import stream
 from unseen.data import load_dataset
 from unseen.data.domains import load_domains
 from unseen.methods import DG, GZSL, TTA
-from unseen.methods.gzsl.torch_setup import stream
 from unseen.methods.registry import VLM
 from unseen.protocols.dg import DGProtocol
 

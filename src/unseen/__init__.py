@@ -5,11 +5,6 @@ test-time adaptation (unseen domains) on one data model: embeddings, class seman
 and typed splits.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("unseen")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from unseen.core.version import VERSION as __version__
 
 __all__ = ["__version__"]

@@ -9,9 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from unseen.backbones.base import ImageEncoder, ImagePreprocessing
+from unseen.backbones.base import ImageEncoder
 from unseen.backbones.cache import CorruptCacheWarning, FeatureCache, default_cache_root, feature_key
 from unseen.backbones.extract import extract_features, save_features
+from unseen.core.images import ImagePreprocessing
 from unseen.data.domains import load_domains
 from unseen.data.images import ImageArrays, ImageDataset
 from unseen.data.paired import load_features

@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 
 from unseen.backbones.base import ENCODERS
-from unseen.backbones.efficientnet_lite import PREPROCESSING, EfficientNetLite0, crop_and_resize
+from unseen.backbones.efficientnet_lite import EfficientNetLite0
+from unseen.core.errors import EncoderError
+from unseen.core.images import EFFICIENTNET_LITE, crop_and_resize
 from unseen.data.images import load_images
-from unseen.errors import EncoderError
 
 OFFICE = Path(__file__).resolve().parents[3] / "shared" / "data" / "office-caltech10-images"
 needs_office = pytest.mark.skipif(
@@ -85,7 +86,7 @@ def test_the_crop_keeps_the_central_square_of_the_shorter_side():
     image[:, :50] = (255, 0, 0)
     image[:, 50:250] = (0, 255, 0)
     image[:, 250:] = (0, 0, 255)
-    crop = crop_and_resize(Image.fromarray(image), PREPROCESSING)
+    crop = crop_and_resize(Image.fromarray(image), EFFICIENTNET_LITE)
     assert crop.shape == (224, 224, 3)
     assert (crop == (0, 255, 0)).all()
 

@@ -7,13 +7,14 @@ import importlib.util
 import numpy as np
 import pytest
 
-from unseen.backbones.base import ENCODERS, ImageEncoder, ImagePreprocessing, encoder_identity
+from unseen.backbones.base import ENCODERS, ImageEncoder, encoder_identity
 from unseen.backbones.cache import FeatureCache, feature_key
 from unseen.backbones.extract import extract_features
 from unseen.backbones.minilm import packaged_model_dir
 from unseen.backbones.options import parse_encoder_options, split_options, typed_encoder_options
+from unseen.core.errors import EncoderError, SpecError, UnknownNameError
+from unseen.core.images import ImagePreprocessing
 from unseen.data.images import ImageArrays, ImageDataset
-from unseen.errors import EncoderError, SpecError, UnknownNameError
 
 FLAGS = {"weights": "--weights PATH", "device": "--device DEV"}
 
@@ -53,7 +54,7 @@ def scaled_colour(
 
 @pytest.fixture
 def registered(monkeypatch):
-    monkeypatch.setitem(ENCODERS._entries, "scaled-colour", (scaled_colour, "test encoder"))
+    monkeypatch.setitem(ENCODERS._entries, "scaled-colour", scaled_colour)
     return "scaled-colour"
 
 

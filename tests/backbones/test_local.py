@@ -9,7 +9,7 @@ from PIL import Image
 
 from unseen.backbones.base import ENCODERS
 from unseen.backbones.minilm import packaged_model_dir
-from unseen.errors import EncoderError
+from unseen.core.errors import EncoderError
 
 ALL = ("open-clip-image", "open-clip-text", "timm", "hf-image", "hf-text")
 ARCH = {"open-clip-image": "ViT-B-32", "open-clip-text": "ViT-B-32", "timm": "resnet18"}

@@ -8,7 +8,7 @@ import pytest
 
 from unseen.backbones.base import ENCODERS
 from unseen.backbones.minilm import packaged_model_dir
-from unseen.errors import EncoderError, UnknownNameError
+from unseen.core.errors import EncoderError, UnknownNameError
 
 SENTENCES = ["a photo of a dog", "a picture of a puppy", "a spreadsheet of tax figures"]
 

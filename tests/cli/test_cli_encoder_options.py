@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from PIL import Image
 from torch import nn
 
-from unseen.backbones.base import ENCODERS, ImageEncoder, ImagePreprocessing
+from unseen.backbones.base import ENCODERS, ImageEncoder
 from unseen.cli import main
+from unseen.core.images import ImagePreprocessing
 
 DATA = "builtin:colored-digits?per_class=1"  # 3 domains x 2 classes x 1 image
 MISSING_DATA = "folder:/nonexistent/unseen-images"  # any error about it means the options passed
@@ -64,7 +65,7 @@ def received(monkeypatch) -> list[dict]:
         )
         return MeanColour(model, gain)
 
-    monkeypatch.setitem(ENCODERS._entries, "mean-colour", (mean_colour, "test encoder"))
+    monkeypatch.setitem(ENCODERS._entries, "mean-colour", mean_colour)
     return calls
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import scipy.io
 
+from unseen.core.errors import DataFileNotFound, DataFormatError, UnknownNameError
 from unseen.data.domains import DomainDataset, load_domains
-from unseen.errors import DataFileNotFound, DataFormatError, UnknownNameError
 
 SURF = Path(__file__).parents[3] / "shared" / "data" / "office-caltech10-surf"
 

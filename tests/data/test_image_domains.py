@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from unseen.cli import main
+from unseen.core.errors import DataFormatError, SpecError
 from unseen.data.domains import load_domains
-from unseen.errors import DataFormatError, SpecError
 
 OFFICE = Path(__file__).resolve().parents[3] / "shared" / "data" / "office-caltech10-images"
 DOMAINS = ("sketch", "art", "photo")  # created in this order; numbered in sorted order

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unseen.data import images
+from unseen.core import images as core_images
+from unseen.core.errors import DataFileNotFound, DataFormatError, SpecError, UnknownNameError
 from unseen.data.digit_domains import builtin_domains
 from unseen.data.images import load_images
-from unseen.errors import DataFileNotFound, DataFormatError, SpecError, UnknownNameError
 
 OFFICE = Path(__file__).resolve().parents[3] / "shared" / "data" / "office-caltech10-images"
 
@@ -176,14 +176,14 @@ def test_an_image_claiming_a_huge_size_is_a_clean_error(tmp_path):
 
 
 def test_large_jpegs_are_decoded_at_a_reduced_scale(tmp_path, monkeypatch):
-    monkeypatch.setattr(images, "DRAFT_SIDE", 64)
+    monkeypatch.setattr(core_images, "DRAFT_SIDE", 64)
     path = tmp_path / "big.jpg"
     Image.new("RGB", (320, 256), (120, 30, 200)).save(path)
-    decoded = images.open_rgb(path)
+    decoded = core_images.open_rgb(path)
     assert decoded.size == (80, 64) and decoded.mode == "RGB"  # scale 1/4: the smallest >= 64
     small = tmp_path / "small.jpg"
     Image.new("RGB", (60, 40), (1, 2, 3)).save(small)
-    assert images.open_rgb(small).size == (60, 40)
+    assert core_images.open_rgb(small).size == (60, 40)
 
 
 def test_builtin_domain_digits_become_rgb_images_in_memory():

@@ -8,8 +8,8 @@ import pytest
 import scipy.io
 
 from support import xlsa17_fixtures as fx
+from unseen.core.errors import DataFileNotFound, DataFormatError
 from unseen.data.matfile import as_vector, cellstr, mat_keys, read_mat
-from unseen.errors import DataFileNotFound, DataFormatError
 
 NAMES = ["002.Laysan_Albatross", "", "Gänsegeier"]
 FEATURES = np.arange(24, dtype=np.float64).reshape(4, 6)  # MATLAB (dim=4, N=6)

@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
+from unseen.core.errors import DataError, DataFileNotFound, DataFormatError, SpecError, UnknownNameError
 from unseen.data import mnist_zsl
 from unseen.data.builtin import builtin_names, load_builtin, load_builtin_spec
 from unseen.data.pixel_features import feature_dim, orientation_histograms, pixel_features
 from unseen.data.specs import load_dataset, parse_spec
-from unseen.errors import DataError, DataFileNotFound, DataFormatError, SpecError, UnknownNameError
 
 # SHA-256 of the feature bytes and of the three split index vectors (little-endian int64, in
 # train / test_seen / test_unseen order): pins the dataset across runs, machines and versions.

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from unseen.core.errors import DataError, SplitError
 from unseen.data.model import ClassTable, SplitName, ZSLDataset
-from unseen.errors import DataError, SplitError
 
 
 def _table(n=6, n_unseen=2):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from support import xlsa17_fixtures as fx
+from unseen.core.errors import DataFileNotFound, DataFormatError, SpecError, SplitError
 from unseen.data.model import ClassTable, ZSLDataset
 from unseen.data.npz import NPZ_KEYS, _load_spec, load_npz, save_npz
 from unseen.data.specs import parse_spec
-from unseen.errors import DataFileNotFound, DataFormatError, SpecError, SplitError
 
 
 def _arrays(seed: int = 0) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from unseen.core.errors import DataFileNotFound, SpecError, UnknownNameError
 from unseen.data.specs import load_dataset, parse_spec
 from unseen.data.synthetic import (
     MIN_PER_CLASS,
@@ -14,7 +15,6 @@ from unseen.data.synthetic import (
     synthetic_dataset,
     synthetic_from_att_splits,
 )
-from unseen.errors import DataFileNotFound, SpecError, UnknownNameError
 
 XLSA17 = Path(__file__).parents[2].parent / "shared" / "data" / "xlsa17"
 needs_xlsa17 = pytest.mark.skipif(

@@ -11,9 +11,9 @@ import pytest
 import scipy.io
 
 from support import xlsa17_fixtures as fx
+from unseen.core.errors import DataFileNotFound, DataFormatError, SpecError, SplitError
 from unseen.data.specs import parse_spec
 from unseen.data.xlsa17 import _load_spec, load_xlsa17
-from unseen.errors import DataFileNotFound, DataFormatError, SpecError, SplitError
 
 pytestmark = pytest.mark.skipif(not fx.SHARED_XLSA17.is_dir(), reason=fx.SKIP_REASON)
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from unseen.cli import main
-from unseen.errors import SpecError
+from unseen.core.errors import SpecError
 from unseen.experiments.executors import make_executor
 from unseen.experiments.launch import launch, plan
 from unseen.experiments.store import ResultStore

@@ -7,8 +7,8 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from unseen.errors import UnseenError
-from unseen.experiments.record import run_id
+from unseen.core.errors import UnseenError
+from unseen.core.record import run_id
 from unseen.experiments.store import (
     STORE_SCHEMA,
     ResultStore,

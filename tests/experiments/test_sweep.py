@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from unseen.errors import SweepFileError
+from unseen.core.errors import SweepFileError
+from unseen.core.record import run_id
 from unseen.experiments import tasks
 from unseen.experiments.executors import make_executor
 from unseen.experiments.launch import launch, plan
-from unseen.experiments.record import run_id
 from unseen.experiments.spec import RunSpec
 from unseen.experiments.store import ResultStore
 from unseen.experiments.sweep import load_sweep

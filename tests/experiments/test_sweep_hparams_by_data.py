@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unseen.errors import SweepFileError
+from unseen.core.errors import SweepFileError
+from unseen.core.record import run_id
 from unseen.experiments import tasks
 from unseen.experiments.launch import plan
-from unseen.experiments.record import run_id
 from unseen.experiments.sweep import load_sweep
 
 

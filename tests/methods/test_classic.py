@@ -7,8 +7,9 @@ import pytest
 import torch
 from scipy.linalg import solve_sylvester
 
+from unseen.core.device import resolve_device
+from unseen.core.errors import HyperparameterError, NotFittedError
 from unseen.data.synthetic import synthetic_dataset
-from unseen.errors import HyperparameterError, NotFittedError
 from unseen.methods import GZSL
 from unseen.methods.gzsl.bilinear import train_bilinear
 from unseen.methods.gzsl.dap import binarize_attributes
@@ -20,7 +21,6 @@ from unseen.methods.gzsl.ranking_losses import (
     structured_hinge_loss,
 )
 from unseen.methods.gzsl.sae import sae_solution, solve_symmetric_sylvester
-from unseen.methods.gzsl.torch_setup import resolve_device
 from unseen.metrics import zsl_accuracy
 
 CLASSIC = ("dap", "eszsl", "sae", "ale", "sje", "devise", "latem")

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from unseen.core.errors import DataError, HyperparameterError, NotFittedError, UnknownNameError
 from unseen.data.model import ClassTable, TrainSet
 from unseen.data.synthetic import synthetic_dataset
-from unseen.errors import DataError, HyperparameterError, NotFittedError, UnknownNameError
 from unseen.methods import GZSL
 from unseen.methods.gzsl import cosmo
 from unseen.methods.gzsl.gating import UNSCORED, GatedGZSL, acceptance_threshold, mix, route

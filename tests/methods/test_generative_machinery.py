@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from unseen.core.errors import HyperparameterError
 from unseen.data.synthetic import synthetic_dataset
-from unseen.errors import HyperparameterError
 from unseen.methods import GZSL
 from unseen.methods.gzsl.generative import (
     BatchSampler,

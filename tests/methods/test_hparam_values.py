@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from unseen.errors import HyperparameterError
-from unseen.methods.registry import HParam
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam
 
 LR = HParam("lr", 1e-3, (1e-4, 1e-3), "learning rate")
 BATCH = HParam("batch_size", 64, (64,), "batch size")

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from unseen.backbones.efficientnet_lite import EfficientNetLite0
+from unseen.core.errors import HyperparameterError
 from unseen.data.image_domains import decode
 from unseen.data.images import load_images
-from unseen.errors import HyperparameterError
 from unseen.methods import DG
 from unseen.methods.dg.base import COMMON_HPARAMS
 from unseen.nn import networks

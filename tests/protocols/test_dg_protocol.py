@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from unseen.core.errors import SpecError
 from unseen.data.domains import DomainDataset, load_domains
-from unseen.errors import SpecError
 from unseen.methods import DG
 from unseen.methods.dg.algorithms import ERM
 from unseen.protocols.dg import DGProtocol

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from unseen.core.errors import HyperparameterError, SplitError
 from unseen.data.paired import PairedDataset, load_paired
-from unseen.errors import HyperparameterError, SplitError
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 from unseen.protocols.fewshot import BaseToNewProtocol, FewShotProtocol, draw_shots, split_test_part
 

@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from unseen.core.registry import HParam
 from unseen.data.model import SplitName, TrainSet, ZSLDataset
 from unseen.data.synthetic import synthetic_dataset
-from unseen.methods import GZSL, GZSLMethod, HParam
+from unseen.methods import GZSL, GZSLMethod
 from unseen.protocols import GZSLProtocol
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from unseen.experiments.record import run_id
+from unseen.core.record import run_id
 from unseen.report.html import report_html
 from unseen.report.results import build_tables, render
 

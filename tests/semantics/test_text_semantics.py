@@ -8,9 +8,7 @@ import pytest
 
 from unseen.backbones.base import ENCODERS, TextEncoder
 from unseen.backbones.cache import FeatureCache
-from unseen.data import load_dataset
-from unseen.data.mnist_zsl import mnist_zsl_dataset
-from unseen.errors import (
+from unseen.core.errors import (
     DataError,
     DataFileNotFound,
     DataFormatError,
@@ -19,6 +17,8 @@ from unseen.errors import (
     UnknownNameError,
     UnseenError,
 )
+from unseen.data import load_dataset
+from unseen.data.mnist_zsl import mnist_zsl_dataset
 from unseen.protocols import GZSLProtocol
 from unseen.semantics.templates import IMAGENET7, IMAGENET80, TEMPLATE_SETS, template_set
 from unseen.semantics.text import class_prompts, class_text_embeddings, class_words, with_text_semantics
@@ -59,7 +59,7 @@ def minilm():
 @pytest.fixture
 def hash_encoder(monkeypatch):
     encoder = HashEncoder()
-    monkeypatch.setitem(ENCODERS._entries, "hash-test", (lambda weights=None, device=None: encoder, "test"))
+    monkeypatch.setitem(ENCODERS._entries, "hash-test", lambda weights=None, device=None: encoder)
     return encoder
 
 
@@ -157,7 +157,7 @@ def test_replace_and_concat_change_only_the_class_semantics():
 
 
 def test_text_spec_runs_through_eszsl_with_finite_metrics(minilm, monkeypatch):
-    monkeypatch.setitem(ENCODERS._entries, "minilm", (lambda weights=None, device=None: minilm, "test"))
+    monkeypatch.setitem(ENCODERS._entries, "minilm", lambda weights=None, device=None: minilm)
     data = load_dataset("text:builtin:mnist-zsl?templates=photo")
     assert data.classes.semantics_kind == "text:all-MiniLM-L6-v2:photo"
     assert data.source == "text:builtin:mnist-zsl?templates=photo"
@@ -204,7 +204,7 @@ def test_text_spec_passes_encoder_dot_options_to_the_encoder_typed(monkeypatch):
         built.append(scale)
         return HashEncoder()
 
-    monkeypatch.setitem(ENCODERS._entries, "hash-scaled", (factory, "test"))
+    monkeypatch.setitem(ENCODERS._entries, "hash-scaled", factory)
     data = load_dataset("text:builtin:mnist-zsl?encoder=hash-scaled&templates=photo&encoder.scale=3")
     assert built == [3] and data.classes.semantics.shape == (10, 8)
     with pytest.raises(UnseenError, match="has no option 'scal'.*Did you mean scale"):

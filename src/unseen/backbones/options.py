@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, get_args
 
 from unseen.backbones.base import ENCODERS, unknown_option_error
-from unseen.errors import SpecError
+from unseen.core.errors import SpecError
 
 BOOLEANS = {
     **dict.fromkeys(("true", "yes", "on", "1"), True),

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.text import Text
 
 from unseen import __version__
-from unseen.errors import HyperparameterError, UnseenError
+from unseen.core.errors import HyperparameterError, UnseenError
 
 
 class OutputPath(click.Path):

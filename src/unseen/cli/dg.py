@@ -6,12 +6,12 @@ import click
 from rich.table import Table
 
 from unseen.cli.app import OUTPUT_FILE, SEED, console, domain_numbers, main, parse_hparams, progress_bar
+from unseen.core.io import write_json
 from unseen.data.domains import load_domains
-from unseen.experiments.io import write_json
 from unseen.methods.dg.averaging import WRAPPERS
-from unseen.methods.dg.checkpoint import save_model as save
 from unseen.methods.dg.optimizers import UPDATE_RULES
 from unseen.protocols.dg import DGProtocol
+from unseen.protocols.dg_checkpoint import save_model as save
 from unseen.protocols.dg_selection import SELECTIONS
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from unseen.cli.app import OUTPUT_FILE, OUTPUT_FOLDER, console, main, progress_bar
-from unseen.errors import SpecError
+from unseen.core.errors import SpecError
+from unseen.core.io import atomic_write_text
 from unseen.experiments.executors import EXECUTORS, make_executor
-from unseen.experiments.io import atomic_write_text
 from unseen.experiments.launch import launch, plan
 from unseen.experiments.store import ResultStore
 from unseen.experiments.sweep import load_sweep

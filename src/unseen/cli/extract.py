@@ -11,8 +11,8 @@ from unseen.backbones.cache import FeatureCache
 from unseen.backbones.extract import extract_features, save_features
 from unseen.cli.app import OUTPUT_FILE, console, main, progress_bar
 from unseen.cli.encoder_flags import encoder_option_flag, encoder_options
+from unseen.core.errors import EncoderError
 from unseen.data.images import load_images
-from unseen.errors import EncoderError
 
 
 @main.command("extract")

@@ -10,8 +10,8 @@ import numpy as np
 from rich.table import Table
 
 from unseen.cli.app import OUTPUT_FILE, console, main, parse_hparams, progress_bar
+from unseen.core.io import write_json
 from unseen.data.paired import load_paired
-from unseen.experiments.io import write_json
 from unseen.protocols.fewshot import PROTOCOLS
 
 

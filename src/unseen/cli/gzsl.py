@@ -10,10 +10,10 @@ import click
 from rich.table import Table
 
 from unseen.cli.app import OUTPUT_FILE, OUTPUT_FOLDER, SEED, console, main, parse_hparams, progress_bar
+from unseen.core.errors import HyperparameterError
+from unseen.core.io import atomic_write_text, write_json
 from unseen.data import load_dataset
 from unseen.data.model import ZSLDataset
-from unseen.errors import HyperparameterError
-from unseen.experiments.io import atomic_write_text, write_json
 from unseen.methods import GZSL
 from unseen.protocols.gzsl import FitCache, GZSLProtocol
 from unseen.report.plots import seen_unseen_plot

@@ -8,9 +8,9 @@ import click
 from rich.table import Table
 
 from unseen.cli.app import FriendlyGroup, console, main
+from unseen.core.errors import UnknownNameError
 from unseen.data import load_dataset
-from unseen.data.specs import schemes
-from unseen.errors import UnknownNameError
+from unseen.data.specs import DATA_KINDS
 from unseen.methods import FAMILIES
 
 
@@ -50,8 +50,18 @@ def data_info(spec: str, as_json: bool) -> None:
     console.print(table)
 
 
+DATA_COMMANDS = {
+    "zero-shot": "gzsl, data info",
+    "multi-domain": "dg, tta",
+    "image": "extract, tta with --encoder",
+    "few-shot (paired embedding)": "fewshot",
+}
+
+
 @data_group.command("schemes")
 def data_schemes() -> None:
-    """The data-spec schemes this installation understands."""
-    for name, help_text in schemes().items():
-        click.echo(f"{name}:\t{help_text}")
+    """The data-spec schemes this installation understands, by the kind of data each gives."""
+    for kind, registry in DATA_KINDS.items():
+        click.echo(f"{kind} data (--data of {DATA_COMMANDS[kind]}):")
+        for name, help_text in registry.help().items():
+            click.echo(f"  {name}:\t{help_text}")

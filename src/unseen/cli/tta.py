@@ -17,13 +17,13 @@ from unseen.backbones.cache import FeatureCache
 from unseen.backbones.extract import extract_features
 from unseen.cli.app import OUTPUT_FILE, SEED, console, domain_numbers, main, parse_hparams, progress_bar
 from unseen.cli.encoder_flags import encoder_option_flag, encoder_options
+from unseen.core.errors import DataFormatError, HyperparameterError
+from unseen.core.io import write_json
 from unseen.data.domains import DomainDataset, load_domains
 from unseen.data.images import load_images
-from unseen.errors import DataFormatError, HyperparameterError
-from unseen.experiments.io import write_json
-from unseen.methods.dg.checkpoint import load_model
 from unseen.methods.registry import TTA
 from unseen.methods.tta.pretrained import probe_source
+from unseen.protocols.dg_checkpoint import load_model
 from unseen.protocols.tta import STREAM_MODES, TargetDomain, TTAStreamProtocol
 
 

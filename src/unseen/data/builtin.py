@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 
+from unseen.core.errors import UnknownNameError
 from unseen.data.model import ZSLDataset
 from unseen.data.specs import DataSpec, register_scheme
-from unseen.errors import UnknownNameError
 
 Factory = Callable[[], ZSLDataset]
 _BUILTINS: dict[str, tuple[Factory, str]] = {}

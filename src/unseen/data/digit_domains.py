@@ -25,9 +25,9 @@ import functools
 import numpy as np
 from scipy import ndimage
 
+from unseen.core.errors import UnknownNameError
 from unseen.data.domains import DomainDataset, register_domain_scheme
 from unseen.data.specs import DataSpec
-from unseen.errors import UnknownNameError
 
 VERSION_SEED = 20261128  # protocol version v1 of the built-ins: changing it changes every dataset
 ANGLES = (0, 15, 30, 45, 60, 75)

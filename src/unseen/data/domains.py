@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.core.errors import DataFileNotFound, DataFormatError, SplitError, UnknownNameError
 from unseen.data.hashing import hash_arrays
 from unseen.data.matfile import read_mat
 from unseen.data.specs import DataSpec, SchemeRegistry
-from unseen.errors import DataFileNotFound, DataFormatError, SplitError, UnknownNameError
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,13 +126,10 @@ class DomainDataset:
         }
 
 
-def _import_loaders() -> None:
-    from unseen.data import digit_domains, image_domains  # noqa: F401  (register builtin:, folder:, manifest:)
-
-
-DOMAIN_SCHEMES: SchemeRegistry[DomainDataset] = SchemeRegistry("multi-domain", _import_loaders)
+DOMAIN_SCHEMES: SchemeRegistry[DomainDataset] = SchemeRegistry(
+    "multi-domain", "unseen.data.digit_domains", "unseen.data.image_domains"
+)
 register_domain_scheme = DOMAIN_SCHEMES.register
-domain_schemes = DOMAIN_SCHEMES.schemes
 load_domains = DOMAIN_SCHEMES.load
 
 

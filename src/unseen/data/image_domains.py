@@ -9,7 +9,7 @@ Two schemes of :data:`~unseen.data.domains.DOMAIN_SCHEMES`, on top of the image 
 
 Every image is decoded once, cropped and resized as the ImageNet EfficientNet-Lite0 expects (the
 central region "resize the shorter side, centre-crop" keeps, from
-:func:`unseen.backbones.efficientnet_lite.crop_and_resize`) to ``N x N`` pixels (``size``, default
+:func:`unseen.core.images.crop_and_resize`) to ``N x N`` pixels (``size``, default
 224, the network's input size), and stored as RGB in [0, 1]; the featurizer applies the
 weights' normalisation itself. Images larger than 32 pixels train the ImageNet featurizer, 32 or
 fewer DomainBed's small CNN (:data:`unseen.nn.networks.FEATURIZERS`). DomainBed's training
@@ -33,13 +33,13 @@ import dataclasses
 
 import numpy as np
 
-from unseen.backbones.efficientnet_lite import PREPROCESSING, crop_and_resize
+from unseen.core.errors import DataFormatError, SpecError
+from unseen.core.images import EFFICIENTNET_LITE, crop_and_resize
 from unseen.data.domains import DomainDataset, register_domain_scheme
 from unseen.data.images import ImageDataset, load_folder, load_manifest
 from unseen.data.specs import DataSpec
-from unseen.errors import DataFormatError, SpecError
 
-DEFAULT_SIZE = PREPROCESSING.crop
+DEFAULT_SIZE = EFFICIENTNET_LITE.crop
 
 
 def _size(spec: DataSpec) -> int:
@@ -85,7 +85,7 @@ def _check_domains(images: ImageDataset, where: str) -> None:
 def decode(images: ImageDataset, size: int) -> np.ndarray:
     """``(n, 3, size, size)`` float32 RGB in [0, 1], each image cropped and resized once."""
     geometry = dataclasses.replace(
-        PREPROCESSING, crop=size, resize=round(size * PREPROCESSING.resize / PREPROCESSING.crop)
+        EFFICIENTNET_LITE, crop=size, resize=round(size * EFFICIENTNET_LITE.resize / EFFICIENTNET_LITE.crop)
     )
     out = np.empty((len(images), 3, size, size), dtype=np.float32)
     for i in range(len(images)):

@@ -29,48 +29,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
+from unseen.core.errors import DataFileNotFound, DataFormatError, SpecError, UnknownNameError
+from unseen.core.images import open_rgb
 from unseen.data.hashing import hash_arrays
 from unseen.data.specs import DataSpec, SchemeRegistry
-from unseen.errors import DataFileNotFound, DataFormatError, SpecError, UnknownNameError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"})
-
-
-DRAFT_SIDE = 4096
-"""JPEGs larger than this on both sides are decoded at a reduced scale (JPEG's DCT scaling, to the
-smallest scale at least this large): encoders resize to a few hundred pixels, and a 144-megapixel
-photo decoded whole takes over a gigabyte."""
-
-
-def open_rgb(path: str | Path) -> Image.Image:
-    """The image file ``path`` decoded as RGB; a missing or undecodable file, or one whose header
-    claims more pixels than the decoder's safety limit, is a :class:`DataError`."""
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            if image.format == "JPEG":
-                image.draft("RGB", (DRAFT_SIDE, DRAFT_SIDE))
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise DataFileNotFound(f"image file {path} does not exist.") from None
-    except Image.DecompressionBombError as exc:
-        raise DataFormatError(
-            f"image file {path} is too large to decode safely ({exc}); shrink or remove it."
-        ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataFormatError(f"image file {path} cannot be decoded ({exc}); replace or remove it.") from None
-
-
-def to_rgb(image: Any) -> Image.Image:
-    """``image`` (a PIL image or a path to one) as an RGB PIL image."""
-    if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
-    return open_rgb(image)
 
 
 class ImageSource(Protocol):
@@ -245,9 +214,8 @@ class ImageDataset:
         }
 
 
-IMAGE_SCHEMES: SchemeRegistry[ImageDataset] = SchemeRegistry("image", lambda: None)
+IMAGE_SCHEMES: SchemeRegistry[ImageDataset] = SchemeRegistry("image")
 register_image_scheme = IMAGE_SCHEMES.register
-image_schemes = IMAGE_SCHEMES.schemes
 load_images = IMAGE_SCHEMES.load
 
 

@@ -12,9 +12,9 @@ difference:
 - :func:`cellstr` decodes a MATLAB cell array of strings (or a padded char matrix) to ``list[str]``;
 - :func:`as_vector` flattens MATLAB's ``(N, 1)`` / ``(1, N)`` vectors to ``(N,)``.
 
-Every failure is an :class:`~unseen.errors.DataError`: a missing file is
-:class:`~unseen.errors.DataFileNotFound`; a truncated, corrupt or non-MATLAB file and missing keys are
-:class:`~unseen.errors.DataFormatError`, with a message naming the file, what is wrong and the fix.
+Every failure is an :class:`~unseen.core.errors.DataError`: a missing file is
+:class:`~unseen.core.errors.DataFileNotFound`; a truncated, corrupt or non-MATLAB file and missing keys are
+:class:`~unseen.core.errors.DataFormatError`, with a message naming the file, what is wrong and the fix.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from unseen.errors import DataFileNotFound, DataFormatError
+from unseen.core.errors import DataFileNotFound, DataFormatError
 
 __all__ = ["as_vector", "cellstr", "mat_keys", "read_mat"]
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.core.errors import DataFileNotFound, DataFormatError
 from unseen.data.model import ClassTable, ZSLDataset
 from unseen.data.pixel_features import pixel_features
-from unseen.errors import DataFileNotFound, DataFormatError
 
 NAME = "mnist-zsl"
 SEMANTICS_KIND = "attributes:mnist-zsl-v1"

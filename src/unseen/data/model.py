@@ -4,7 +4,7 @@ A :class:`ZSLDataset` holds one ``(n, d)`` float32 embedding matrix, one global 
 (an index into the :class:`ClassTable`), the class table with its seen/unseen roles and semantics,
 and immutable typed :class:`Split` objects (``train``, ``test_seen``, ``test_unseen``). All arrays
 are read-only; every split and the dataset carry content hashes. Construction validates everything
-and raises :class:`~unseen.errors.DataError` subclasses with messages that name the fix.
+and raises :class:`~unseen.core.errors.DataError` subclasses with messages that name the fix.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from unseen.core.errors import DataError, SplitError
 from unseen.data.hashing import hash_arrays
-from unseen.errors import DataError, SplitError
 
 
 class SplitName(StrEnum):

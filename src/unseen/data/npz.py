@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.core.errors import DataError, DataFileNotFound, DataFormatError, SplitError
 from unseen.data.model import ClassTable, SplitName, ZSLDataset, first_overlap
 from unseen.data.specs import DataSpec, register_scheme
-from unseen.errors import DataError, DataFileNotFound, DataFormatError, SplitError
 
 __all__ = ["NPZ_KEYS", "load_npz", "save_npz"]
 

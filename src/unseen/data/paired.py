@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.core.errors import DataFileNotFound, DataFormatError, UnknownNameError
 from unseen.data.hashing import hash_arrays
 from unseen.data.specs import DataSpec, SchemeRegistry
-from unseen.errors import DataFileNotFound, DataFormatError, UnknownNameError
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,11 +102,7 @@ class PairedDataset:
         }
 
 
-def _import_loaders() -> None:
-    """The loaders of this module register themselves at import; nothing else to import."""
-
-
-PAIRED_SCHEMES: SchemeRegistry[PairedDataset] = SchemeRegistry("few-shot (paired embedding)", _import_loaders)
+PAIRED_SCHEMES: SchemeRegistry[PairedDataset] = SchemeRegistry("few-shot (paired embedding)")
 register_paired_scheme = PAIRED_SCHEMES.register
 load_paired = PAIRED_SCHEMES.load
 

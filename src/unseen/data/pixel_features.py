@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from unseen.errors import DataError
+from unseen.core.errors import DataError
 
 _QUANTUM = 2.0**-16
 

@@ -7,19 +7,19 @@ Schemes live in a registry; each loader module registers its own:
 - ``builtin:mnist-zsl`` - offline built-in benchmarks (:mod:`unseen.data.builtin`)
 - ``synthetic:NAME[?seed=..]`` - planted benchmarks shaped like real ones (:mod:`unseen.data.synthetic`)
 - ``text:SPEC[?encoder=..&templates=..&mode=..]`` - SPEC with text-embedding class semantics
-  (:mod:`unseen.data.text_semantics`)
+  (:mod:`unseen.semantics.scheme`)
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
+from unseen.core.errors import SpecError
+from unseen.core.registry import Registry
 from unseen.data.model import ZSLDataset
-from unseen.errors import SpecError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -67,50 +67,42 @@ class DataSpec:
             )
 
 
-class SchemeRegistry(Generic[T]):
-    """Data-spec schemes of one kind of dataset: scheme name -> (loader, one-line help).
+class SchemeRegistry(Registry[Callable[[DataSpec], T]]):
+    """Data-spec schemes of one kind of dataset: scheme name -> loader, with a one-line help each.
 
-    ``import_loaders`` imports the modules whose decorators register the schemes, on first use.
+    ``data_kind`` names the kind of dataset the loaders give (``zero-shot``, ``multi-domain``, ...).
     """
 
-    def __init__(self, kind: str, import_loaders: Callable[[], None]) -> None:
-        self.kind = kind
-        self._import_loaders = import_loaders
-        self._entries: dict[str, tuple[Callable[[DataSpec], T], str]] = {}
+    def __init__(self, data_kind: str, *providers: str) -> None:
+        super().__init__("scheme", *providers)
+        self.data_kind = data_kind
+        DATA_KINDS.register(data_kind)(self)
 
-    def register(self, name: str, help: str) -> Callable[[Callable[[DataSpec], T]], Callable[[DataSpec], T]]:
-        def decorate(fn: Callable[[DataSpec], T]) -> Callable[[DataSpec], T]:
-            self._entries[name] = (fn, help)
-            return fn
-
-        return decorate
-
-    def schemes(self) -> dict[str, str]:
-        self._import_loaders()
-        return {name: help for name, (_, help) in sorted(self._entries.items())}
+    def describe(self, name: str) -> str:
+        return f"scheme '{name}' for {self.data_kind} data"
 
     def load(self, text: str) -> T:
         """The dataset ``text`` names; unknown schemes and bad options raise :class:`SpecError`."""
-        self._import_loaders()
         spec = parse_spec(text, self)
-        if spec.scheme not in self._entries:
-            close = difflib.get_close_matches(spec.scheme, self._entries, n=2)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise UnknownNameError(
-                f"data spec '{text}': unknown scheme '{spec.scheme}' for {self.kind} data.{hint} "
-                f"Known: {', '.join(sorted(self._entries))}."
-            )
-        return self._entries[spec.scheme][0](spec)
+        if spec.scheme not in self:
+            raise self.unknown(spec.scheme, context=f"data spec '{text}': ")
+        return self[spec.scheme](spec)
 
 
-def _import_zsl_loaders() -> None:
-    # Importing the loader modules registers their schemes.
-    from unseen.data import builtin, npz, synthetic, text_semantics, xlsa17  # noqa: F401
+DATA_KINDS: Registry[SchemeRegistry] = Registry(
+    "kind of data", "unseen.data.domains", "unseen.data.images", "unseen.data.paired"
+)
+"""Every kind of dataset (each scheme registry registers itself here), for listings."""
 
-
-ZSL_SCHEMES: SchemeRegistry[ZSLDataset] = SchemeRegistry("zero-shot", _import_zsl_loaders)
+ZSL_SCHEMES: SchemeRegistry[ZSLDataset] = SchemeRegistry(
+    "zero-shot",
+    "unseen.data.builtin",
+    "unseen.data.npz",
+    "unseen.data.synthetic",
+    "unseen.data.xlsa17",
+    "unseen.semantics.scheme",  # text: embeds class names; it lives with the encoders' users, above data
+)
 register_scheme = ZSL_SCHEMES.register
-schemes = ZSL_SCHEMES.schemes
 load_dataset = ZSL_SCHEMES.load
 
 
@@ -120,7 +112,7 @@ def parse_spec(text: str, registry: SchemeRegistry | None = None) -> DataSpec:
         registry = registry or ZSL_SCHEMES
         raise SpecError(
             f"data spec '{text}' has no scheme; write SCHEME:TARGET[?key=value]. Schemes for "
-            f"{registry.kind} data: " + "; ".join(f"{help}" for help in registry.schemes().values()) + "."
+            f"{registry.data_kind} data: " + "; ".join(registry.help().values()) + "."
         )
     scheme, rest = text.split(":", 1)
     target, _, query = rest.partition("?")

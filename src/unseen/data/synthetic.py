@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.core.errors import DataFileNotFound, DataFormatError, SpecError, UnknownNameError
 from unseen.data.matfile import cellstr, read_mat
 from unseen.data.model import ClassTable, ZSLDataset
 from unseen.data.specs import DataSpec, register_scheme
-from unseen.errors import DataFileNotFound, DataFormatError, SpecError, UnknownNameError
 
 
 @dataclass(frozen=True)

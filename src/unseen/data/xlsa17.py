@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from unseen.core.errors import DataError, DataFileNotFound, DataFormatError, SpecError, SplitError
 from unseen.data.matfile import as_vector, cellstr, read_mat
 from unseen.data.model import ClassTable, ZSLDataset, first_overlap
 from unseen.data.specs import DataSpec, register_scheme
-from unseen.errors import DataError, DataFileNotFound, DataFormatError, SpecError, SplitError
 
 __all__ = ["SPLIT_KEYS", "load_xlsa17"]
 

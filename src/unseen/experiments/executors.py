@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-from unseen.errors import ExecutorError, SpecError
+from unseen.core.errors import ExecutorError, SpecError
 
 Outcome = dict[str, Any]
 """``{"run_id", "status": "done", "record"}`` or ``{"run_id", "status": "failed", "error"}``."""

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from unseen.core.record import run_id
 from unseen.experiments.executors import Executor
-from unseen.experiments.record import run_id
 from unseen.experiments.spec import RunSpec
 from unseen.experiments.store import ResultStore
 from unseen.experiments.tasks import load_cached, task_runner

@@ -36,10 +36,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from unseen.errors import StoreError, StoreFormatError, StoreSchemaError
-from unseen.experiments.io import atomic_write_bytes
-from unseen.experiments.record import run_id as compute_run_id
-from unseen.experiments.record import timestamp
+from unseen.core.errors import StoreError, StoreFormatError, StoreSchemaError
+from unseen.core.io import atomic_write_bytes
+from unseen.core.record import run_id as compute_run_id
+from unseen.core.record import timestamp
 
 STORE_SCHEMA = 1
 STATUSES = ("running", "done", "failed")

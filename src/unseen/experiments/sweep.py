@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unseen.errors import SweepFileError, UnseenError
+from unseen.core.errors import SweepFileError, UnseenError
 from unseen.experiments.spec import RunSpec
 from unseen.experiments.tasks import task_runner
 from unseen.protocols.search import candidates

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from unseen.errors import UnknownNameError
+from unseen.core.errors import UnknownNameError
 from unseen.experiments.spec import RunSpec
 
 

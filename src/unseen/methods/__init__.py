@@ -1,7 +1,8 @@
 """Method families and their registries. A registry imports its family (registering every method
 in it) at its first lookup, so importing this package loads no method and no torch."""
 
+from unseen.core.registry import HParam
 from unseen.methods.base import GZSLMethod
-from unseen.methods.registry import DG, FAMILIES, GZSL, TTA, VLM, HParam, Registry
+from unseen.methods.registry import DG, FAMILIES, GZSL, TTA, VLM
 
-__all__ = ["DG", "FAMILIES", "GZSL", "GZSLMethod", "HParam", "Registry", "TTA", "VLM"]
+__all__ = ["DG", "FAMILIES", "GZSL", "GZSLMethod", "HParam", "TTA", "VLM"]

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from unseen.core.errors import NotFittedError
+from unseen.core.registry import HParam, resolve_hparams
 from unseen.data.model import TrainSet
-from unseen.errors import NotFittedError
-from unseen.methods.registry import HParam, resolve_hparams
 
 Monitor = Callable[[dict[str, int], "GZSLMethod"], None]
 

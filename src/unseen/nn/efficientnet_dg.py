@@ -19,7 +19,8 @@ import functools
 import torch
 from torch import nn
 
-from unseen.backbones.efficientnet_lite import FEATURE_DIM, PREPROCESSING, EfficientNetLite0
+from unseen.backbones.efficientnet_lite import FEATURE_DIM, EfficientNetLite0
+from unseen.core.images import EFFICIENTNET_LITE
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,8 +47,8 @@ class EfficientNetLite0Featurizer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.freeze_bn = freeze_bn
         # Not saved with the weights: they belong to the pretrained network, not to training.
-        self.register_buffer("mean", torch.tensor(PREPROCESSING.mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(PREPROCESSING.std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(EFFICIENTNET_LITE.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(EFFICIENTNET_LITE.std).view(1, 3, 1, 1), persistent=False)
         self.train()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

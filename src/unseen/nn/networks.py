@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unseen.errors import HyperparameterError
+from unseen.core.errors import HyperparameterError
 from unseen.nn.efficientnet_dg import EfficientNetLite0Featurizer
 
 

@@ -30,15 +30,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unseen import __version__
+from unseen.core.device import cpu_generator, fork_rng, resolve_device, stream
+from unseen.core.errors import SpecError
+from unseen.core.record import make_record
 from unseen.data.augmentation import ImageAugmentation
 from unseen.data.domains import DomainDataset
-from unseen.errors import SpecError
-from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, timestamp
 from unseen.methods.dg.averaging import WRAPPERS
 from unseen.methods.dg.base import Algorithm
 from unseen.methods.dg.optimizers import UPDATE_RULES
-from unseen.methods.gzsl.torch_setup import cpu_generator, fork_rng, resolve_device, stream
 from unseen.methods.registry import DG
 
 Progress = Callable[[int, int, str], None]
@@ -188,40 +187,36 @@ class DGProtocol:
         if averaging is not None:  # the averaged weights are the trained model
             model.network.load_state_dict(averaging.final_network().state_dict())
         spec = self.spec(dataset, algorithm, hparams)
-        return model, {
-            "schema": RECORD_SCHEMA,
-            "run_id": run_id(spec),
-            "task": "dg",
-            "protocol": self.name,
-            "data": {
+        return model, make_record(
+            "dg",
+            self.name,
+            spec,
+            data={
                 "spec": dataset.source,
                 "name": dataset.name,
                 "hash": dataset.hash,
                 "domains": list(dataset.domain_names),
                 "in_out_sizes": [[len(i), len(o)] for i, o in splits],
             },
-            "method": algorithm,
-            "paper": cls.paper,
-            "hparams": {**model.hp, **(rule.hp if rule else {})},
-            "hparams_fixed": hparams,
-            "test_envs": sorted(self.test_envs),
-            "train_envs": train_envs,
-            "wrapper": self.wrapper,
-            "update_rule": self.update_rule,
-            "steps": self.steps,
-            "checkpoint_freq": self.checkpoint_freq,
-            "holdout_fraction": self.holdout_fraction,
-            "trial_seed": self.trial_seed,
-            "seed": self.seed,
-            "checkpoints": checkpoints,
-            "timing": {
+            method=algorithm,
+            paper=cls.paper,
+            hparams={**model.hp, **(rule.hp if rule else {})},
+            hparams_fixed=hparams,
+            test_envs=sorted(self.test_envs),
+            train_envs=train_envs,
+            wrapper=self.wrapper,
+            update_rule=self.update_rule,
+            steps=self.steps,
+            checkpoint_freq=self.checkpoint_freq,
+            holdout_fraction=self.holdout_fraction,
+            trial_seed=self.trial_seed,
+            seed=self.seed,
+            checkpoints=checkpoints,
+            timing={
                 "total_s": time.perf_counter() - t0,
                 "steps_per_s": self.steps / (time.perf_counter() - t0),
             },
-            "versions": package_versions(),
-            "unseen_version": __version__,
-            "created": timestamp(),
-        }
+        )
 
     @staticmethod
     @torch.no_grad()

@@ -30,10 +30,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from unseen import __version__
+from unseen.core.errors import SpecError, SplitError
+from unseen.core.record import make_record
 from unseen.data.paired import PairedDataset
-from unseen.errors import SpecError, SplitError
-from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, timestamp
 from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 from unseen.metrics.accuracy import harmonic_mean, per_class_accuracy, predict
@@ -140,27 +139,23 @@ class FewShotProtocol:
         scores = model.scores(dataset.features[test])
         score_s = time.perf_counter() - t1
         spec = self.spec(dataset, method, hparams)
-        return {
-            "schema": RECORD_SCHEMA,
-            "run_id": run_id(spec),
-            "task": "fewshot",
-            "protocol": self.name,
-            "data": {**dataset.summary(), "spec": dataset.source},
-            "method": model.name,
-            "paper": model.paper,
-            "hparams": model.params,
-            "hparams_fixed": hparams,
-            "selected_on_validation": model.selected,
-            "shots": self.shots,
-            "val_shots": min(self.shots, VAL_SHOTS_CAP),
-            "seed": self.seed,
-            "sizes": {"support": fitted["support"], "val": fitted["val"], "test": len(test)},
-            "metrics": self._metrics(dataset, scores, dataset.labels[test]),
-            "timing": {"total_s": time.perf_counter() - t0, "fit_s": fitted["fit_s"], "score_s": score_s},
-            "versions": package_versions(),
-            "unseen_version": __version__,
-            "created": timestamp(),
-        }
+        return make_record(
+            "fewshot",
+            self.name,
+            spec,
+            data={**dataset.summary(), "spec": dataset.source},
+            method=model.name,
+            paper=model.paper,
+            hparams=model.params,
+            hparams_fixed=hparams,
+            selected_on_validation=model.selected,
+            shots=self.shots,
+            val_shots=min(self.shots, VAL_SHOTS_CAP),
+            seed=self.seed,
+            sizes={"support": fitted["support"], "val": fitted["val"], "test": len(test)},
+            metrics=self._metrics(dataset, scores, dataset.labels[test]),
+            timing={"total_s": time.perf_counter() - t0, "fit_s": fitted["fit_s"], "score_s": score_s},
+        )
 
     def _metrics(self, dataset: PairedDataset, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         pred = scores.argmax(axis=1)

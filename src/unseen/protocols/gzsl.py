@@ -29,9 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from unseen import __version__
+from unseen.core.record import make_record
 from unseen.data.model import SplitName, ZSLDataset
-from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, timestamp
 from unseen.methods import GZSL
 from unseen.methods.base import GZSLMethod
 from unseen.metrics import (
@@ -252,41 +251,37 @@ class GZSLProtocol:
         self, dataset, method, fixed, chosen, gamma, test, trials, val_task, timing
     ) -> dict[str, Any]:
         spec = self.spec(dataset, method, fixed)
-        return {
-            "schema": RECORD_SCHEMA,
-            "run_id": run_id(spec),
-            "task": "gzsl",
-            "protocol": self.name,
-            "data": {
+        return make_record(
+            "gzsl",
+            self.name,
+            spec,
+            data={
                 "spec": dataset.source,
                 "name": dataset.name,
                 "hash": dataset.hash,
                 "semantics_kind": dataset.classes.semantics_kind,
                 "splits": {s.value: sp.hash for s, sp in dataset.splits.items()},
             },
-            "method": method,
-            "paper": GZSL[method].paper,
-            "hparams": chosen,
-            "hparams_fixed": dict(fixed),
-            "hparams_dataset_defaults": GZSL[method].defaults_for(dataset.name),
-            "calibrate": self.calibrate,
-            "gamma": gamma,
-            "seed": self.seed,
-            "metrics": test.metrics,
-            "metrics_uncalibrated": test.uncalibrated,
-            "curve": {"seen": test.curve_seen.tolist(), "unseen": test.curve_unseen.tolist()},
-            "selection": {
+            method=method,
+            paper=GZSL[method].paper,
+            hparams=chosen,
+            hparams_fixed=dict(fixed),
+            hparams_dataset_defaults=GZSL[method].defaults_for(dataset.name),
+            calibrate=self.calibrate,
+            gamma=gamma,
+            seed=self.seed,
+            metrics=test.metrics,
+            metrics_uncalibrated=test.uncalibrated,
+            curve={"seen": test.curve_seen.tolist(), "unseen": test.curve_unseen.tolist()},
+            selection={
                 "metric": f"val {self.selection_metric}" + (" (calibrated)" if self.calibrate else ""),
                 "search": self.search,
                 "validation_classes": "dataset" if dataset.val_classes is not None else "seeded",
                 "val_task": {s.value: len(sp) for s, sp in val_task.splits.items()},
                 "trials": trials,
             },
-            "timing": timing,
-            "versions": package_versions(),
-            "unseen_version": __version__,
-            "created": timestamp(),
-        }
+            timing=timing,
+        )
 
 
 PROTOCOLS: dict[str, type[GZSLProtocol]] = {GZSLProtocol.name: GZSLProtocol}

@@ -6,8 +6,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from unseen.errors import SpecError
-from unseen.methods.registry import HParam, resolve_hparams
+from unseen.core.errors import SpecError
+from unseen.core.registry import HParam, resolve_hparams
 
 SEARCH_MODES = ("grid", "default", "random:N")
 

@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from unseen import __version__
-from unseen.errors import SpecError
-from unseen.experiments.record import RECORD_SCHEMA, package_versions, run_id, timestamp
+from unseen.core.errors import SpecError
+from unseen.core.record import make_record
 from unseen.methods.registry import TTA
 from unseen.methods.tta.base import TTAMethod
 
@@ -104,30 +103,26 @@ class TTAStreamProtocol:
             "batch_size": self.batch_size,
             "seed": self.seed,
         }
-        return {
-            "schema": RECORD_SCHEMA,
-            "run_id": run_id(spec),
-            "task": "tta",
-            "protocol": self.name,
-            "data": data or {},
-            "method": method,
-            "paper": TTA[method].paper,
-            "hparams": dict(hparams or {}),
-            "stream": {
+        return make_record(
+            "tta",
+            self.name,
+            spec,
+            data=data or {},
+            method=method,
+            paper=TTA[method].paper,
+            hparams=dict(hparams or {}),
+            stream={
                 "mode": self.mode,
                 "batch_size": self.batch_size,
                 "seed": self.seed,
                 "domains": [d.name for d in domains],
             },
-            "metrics": {
+            metrics={
                 "accuracy": adapted,
                 "source_accuracy": source,
                 "gain": {k: adapted[k] - source[k] for k in adapted},
                 "mean_accuracy": float(np.mean(list(adapted.values()))),
                 "mean_gain": float(np.mean([adapted[k] - source[k] for k in adapted])),
             },
-            "timing": {"adapt_s": t1 - t0, "total_s": time.perf_counter() - t0},
-            "versions": package_versions(),
-            "unseen_version": __version__,
-            "created": timestamp(),
-        }
+            timing={"adapt_s": t1 - t0, "total_s": time.perf_counter() - t0},
+        )

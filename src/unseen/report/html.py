@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from unseen import __version__
-from unseen.experiments.record import timestamp
+from unseen.core.record import timestamp
 from unseen.report.plots import domain_bars_png, seen_unseen_png, shot_curves_png
 from unseen.report.results import ResultTable
 

@@ -13,7 +13,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from unseen.experiments.io import atomic_write_bytes  # noqa: E402
+from unseen.core.io import atomic_write_bytes  # noqa: E402
 
 
 def seen_unseen_plot(records: Sequence[dict[str, Any]], path: str | Path) -> Path:

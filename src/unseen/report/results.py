@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from unseen.errors import SpecError
-from unseen.experiments.record import run_id
+from unseen.core.errors import SpecError
+from unseen.core.record import run_id
 
 
 @dataclass(frozen=True)

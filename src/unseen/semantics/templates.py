@@ -23,7 +23,7 @@ import difflib
 import string
 from dataclasses import dataclass
 
-from unseen.errors import SpecError, UnknownNameError
+from unseen.core.errors import SpecError, UnknownNameError
 
 DESCRIPTION_FIELD = "description"
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from unseen.backbones.base import TextEncoder, encoder_identity
 from unseen.backbones.cache import FeatureCache
+from unseen.core.errors import DataError, EncoderError, UnknownNameError
 from unseen.data.model import ClassTable, ZSLDataset
-from unseen.errors import DataError, EncoderError, UnknownNameError
 from unseen.semantics.templates import TemplateSet, template_set
 
 CACHE_VERSION = 1  # bump when the ensembling changes without the cache key noticing

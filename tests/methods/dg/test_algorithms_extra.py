@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unseen.errors import HyperparameterError
+from unseen.core.errors import HyperparameterError
 from unseen.methods import DG
 from unseen.methods.dg.consistency import class_mean_rows, ensemble_distillation_loss, same_class_permutation
 from unseen.methods.dg.gradients import (

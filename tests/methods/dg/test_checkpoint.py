@@ -8,10 +8,10 @@ import collections
 import pytest
 import torch
 
+from unseen.core.errors import DataFormatError
 from unseen.data.domains import load_domains
-from unseen.errors import DataFormatError
-from unseen.methods.dg.checkpoint import load_model, save_model
 from unseen.protocols.dg import DGProtocol
+from unseen.protocols.dg_checkpoint import load_model, save_model
 
 
 class NotPlainData:

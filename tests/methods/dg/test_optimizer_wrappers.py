@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unseen.core.errors import HyperparameterError, SpecError
 from unseen.data.domains import DomainDataset
-from unseen.errors import HyperparameterError, SpecError
 from unseen.methods import DG
 from unseen.methods.dg.objective import SingleObjective
 from unseen.methods.dg.optimizers import FAD, SAM, UPDATE_RULES, ascent_step

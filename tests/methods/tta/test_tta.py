@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from unseen.errors import HyperparameterError
+from unseen.core.errors import HyperparameterError
 from unseen.methods import TTA
 from unseen.methods.tta.base import softmax_entropy
 from unseen.methods.tta.entropy import information_maximization_loss

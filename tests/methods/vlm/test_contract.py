@@ -9,7 +9,7 @@ import pytest
 
 import unseen.methods.vlm  # noqa: F401  (registers the methods)
 from methods.vlm.planted import planted_pairs
-from unseen.errors import HyperparameterError
+from unseen.core.errors import HyperparameterError
 from unseen.methods.registry import VLM
 
 ALL = list(VLM)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from unseen.errors import DataFormatError
+from unseen.core.errors import DataFormatError
 from unseen.methods.vlm.base import FewShotSet
 from unseen.methods.vlm.search import (
     accuracy,

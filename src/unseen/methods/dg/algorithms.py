@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unseen.core.registry import HParam
 from unseen.methods.dg.base import Algorithm, Minibatches, StepLogs, adam, concat, per_domain_losses
 from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
 from unseen.methods.dg.penalties import (
@@ -23,7 +24,7 @@ from unseen.methods.dg.penalties import (
     mmd_penalty,
     vrex_penalty,
 )
-from unseen.methods.registry import DG, HParam
+from unseen.methods.registry import DG
 
 
 @DG.register("erm")

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unseen.methods.gzsl.torch_setup import resolve_device
-from unseen.methods.registry import HParam, resolve_hparams
+from unseen.core.device import resolve_device
+from unseen.core.registry import HParam, resolve_hparams
 from unseen.nn import networks
 
 Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]

@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unseen.errors import HyperparameterError
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam
 from unseen.methods.dg.base import Minibatches, concat
 from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
 from unseen.methods.dg.style import add_unistyle
-from unseen.methods.registry import DG, HParam
+from unseen.methods.registry import DG
 
 
 def same_class_permutation(y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import func, nn
 
+from unseen.core.registry import HParam
 from unseen.methods.dg.base import Minibatches, concat
 from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
-from unseen.methods.registry import DG, HParam
+from unseen.methods.registry import DG
 
 
 def top_quantile_mask(values: torch.Tensor, drop_factor: float, dim: int | None = None) -> torch.Tensor:

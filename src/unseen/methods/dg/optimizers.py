@@ -31,10 +31,11 @@ from typing import Any, ClassVar
 
 import torch
 
-from unseen.errors import HyperparameterError
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam, resolve_hparams
 from unseen.methods.dg.base import Algorithm, Minibatches, StepLogs
 from unseen.methods.dg.objective import SingleObjective
-from unseen.methods.registry import DG, HParam, resolve_hparams
+from unseen.methods.registry import DG
 
 Grads = list[torch.Tensor]
 

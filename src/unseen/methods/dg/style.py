@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from unseen.core.registry import HParam
 from unseen.methods.dg.base import Algorithm, Minibatches, StepLogs, concat
-from unseen.methods.registry import DG, HParam
+from unseen.methods.registry import DG
 from unseen.nn import networks
 
 

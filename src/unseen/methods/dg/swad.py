@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unseen.errors import HyperparameterError
+from unseen.core.errors import HyperparameterError
 
 
 def loss_valley_start(

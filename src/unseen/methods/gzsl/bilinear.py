@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from unseen.core.device import as_tensor, cpu_generator, resolve_device
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.preprocessing import (
@@ -34,8 +36,6 @@ from unseen.methods.gzsl.preprocessing import (
     normalize_semantics,
     seen_local_labels,
 )
-from unseen.methods.gzsl.torch_setup import as_tensor, cpu_generator, resolve_device
-from unseen.methods.registry import HParam
 
 INIT_STD = 1e-3
 SCORE_CHUNK = 2048

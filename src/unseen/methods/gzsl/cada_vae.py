@@ -8,8 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from unseen.core.device import as_tensor, resolve_device, stream
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
-from unseen.errors import HyperparameterError
 from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.generative.classifier import SoftmaxClassifier, train_softmax
 from unseen.methods.gzsl.generative.training import (
@@ -19,8 +21,7 @@ from unseen.methods.gzsl.generative.training import (
     gaussian,
 )
 from unseen.methods.gzsl.preprocessing import SEMANTIC_NORMS, normalize_semantics
-from unseen.methods.gzsl.torch_setup import as_tensor, resolve_device, stream
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 POSITIVE = ("latent", "epochs", "batch_size", "cls_epochs", "seen_per_class", "unseen_per_class")
 

@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
-from unseen.errors import HyperparameterError
 from unseen.methods.gzsl.generative import (
     BatchSampler,
     ConditionalGenerator,
@@ -19,7 +20,7 @@ from unseen.methods.gzsl.generative import (
 from unseen.methods.gzsl.generative.base import COMMON_HPARAMS, GenerativeGZSL
 from unseen.methods.gzsl.generative.modules import LEAK
 from unseen.methods.gzsl.preprocessing import seen_local_labels
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 CLASSIFIER_INPUTS = ("embedding", "features+embedding")
 

@@ -8,11 +8,12 @@ import numpy as np
 from scipy.special import expit, softmax
 from sklearn.linear_model import LogisticRegression
 
+from unseen.core.errors import NotFittedError
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
-from unseen.errors import NotFittedError
 from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.gating import EXPERT_HPARAMS, GatedGZSL, mix, pseudo_unseen_split
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 SMOOTHINGS = ("adaptive", "none")
 

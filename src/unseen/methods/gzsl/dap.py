@@ -6,11 +6,12 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from unseen.core.device import as_tensor, resolve_device
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.preprocessing import FEATURE_NORMS, FeatureNorm
-from unseen.methods.gzsl.torch_setup import as_tensor, resolve_device
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 BINARIZE = ("mean", "zero")
 PRIOR_CLIP = 1e-2

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from unseen.core.registry import HParam
 from unseen.methods.gzsl.bilinear import BilinearCompatibility, sgd_hparams
 from unseen.methods.gzsl.ranking_losses import hinge_rank_loss
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 
 @GZSL.register("devise")

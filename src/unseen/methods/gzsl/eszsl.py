@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.preprocessing import (
@@ -14,7 +15,7 @@ from unseen.methods.gzsl.preprocessing import (
     normalize_semantics,
     seen_local_labels,
 )
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 POWERS_OF_TEN = tuple(10.0**e for e in range(-3, 4))
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.gzsl.generative import (
     BatchSampler,
@@ -20,7 +21,7 @@ from unseen.methods.gzsl.generative import (
 )
 from unseen.methods.gzsl.generative.base import COMMON_HPARAMS, GenerativeGZSL
 from unseen.methods.gzsl.preprocessing import seen_local_labels
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 
 @GZSL.register("f-clswgan")

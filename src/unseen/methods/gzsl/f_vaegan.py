@@ -7,8 +7,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
-from unseen.errors import HyperparameterError
 from unseen.methods.gzsl.generative import (
     BatchSampler,
     ConditionalGenerator,
@@ -22,7 +23,7 @@ from unseen.methods.gzsl.generative import (
 )
 from unseen.methods.gzsl.generative.base import COMMON_HPARAMS, GenerativeGZSL
 from unseen.methods.gzsl.generative.training import AdaptivePenaltyWeight
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 VAEGAN_HPARAMS = (
     HParam("epochs", 300, (300,), "generator epochs (budget; the best is selected on validation)"),

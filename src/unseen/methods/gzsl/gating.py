@@ -27,13 +27,14 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
+from unseen.core.errors import DataError, HyperparameterError
+from unseen.core.registry import HParam
 from unseen.data.hashing import hash_arrays
 from unseen.data.model import TrainSet
-from unseen.errors import DataError, HyperparameterError
 from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.preprocessing import FEATURE_NORMS, FeatureNorm, seen_local_labels
 from unseen.methods.ood import LOGIT_SCORES
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 UNSCORED = -1e6
 """Score of a class a classifier cannot recognise: far below any logit it produces."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import eigh
 
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.preprocessing import (
@@ -16,7 +17,7 @@ from unseen.methods.gzsl.preprocessing import (
     normalize_semantics,
     seen_local_labels,
 )
-from unseen.methods.registry import GZSL, HParam
+from unseen.methods.registry import GZSL
 
 SPACES = ("semantic", "feature")
 

@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from unseen.errors import HyperparameterError
-from unseen.methods.gzsl.torch_setup import resolve_device
-from unseen.methods.registry import HParam, resolve_hparams
+from unseen.core.device import resolve_device
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam, resolve_hparams
 
 
 class TTAMethod:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from unseen.methods.registry import TTA, HParam
+from unseen.core.registry import HParam
+from unseen.methods.registry import TTA
 from unseen.methods.tta.base import TTAMethod, softmax_entropy
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unseen.errors import HyperparameterError
-from unseen.methods.gzsl.torch_setup import as_tensor
-from unseen.methods.registry import TTA, HParam
+from unseen.core.device import as_tensor
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam
+from unseen.methods.registry import TTA
 from unseen.methods.tta.base import TTAMethod, softmax_entropy
 
 

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unseen.errors import HyperparameterError
-from unseen.methods.registry import TTA, HParam
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam
+from unseen.methods.registry import TTA
 from unseen.methods.tta.base import TTAMethod, softmax_entropy
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from unseen.core.errors import SpecError
 from unseen.data.domains import DomainDataset
-from unseen.errors import SpecError
 from unseen.nn.linear_head import select_linear_head
 
 

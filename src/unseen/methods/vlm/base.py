@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from unseen.errors import DataFormatError, HyperparameterError, NotFittedError
-from unseen.methods.registry import HParam, resolve_hparams
+from unseen.core.errors import DataFormatError, HyperparameterError, NotFittedError
+from unseen.core.registry import HParam, resolve_hparams
 
 
 @dataclass(frozen=True, eq=False)

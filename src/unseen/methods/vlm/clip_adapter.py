@@ -9,8 +9,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unseen.methods.gzsl.torch_setup import cpu_generator, resolve_device
-from unseen.methods.registry import VLM, HParam
+from unseen.core.device import cpu_generator, resolve_device
+from unseen.core.registry import HParam
+from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 from unseen.methods.vlm.training import (
     index_tensor,

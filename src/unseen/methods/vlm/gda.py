@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unseen.methods.registry import VLM, HParam
+from unseen.core.registry import HParam
+from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 from unseen.methods.vlm.search import accuracy, first_best, validation_among
 from unseen.methods.vlm.training import supported_classes

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from unseen.methods.gzsl.torch_setup import resolve_device
-from unseen.methods.registry import VLM, HParam
+from unseen.core.device import resolve_device
+from unseen.core.registry import HParam
+from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 from unseen.methods.vlm.search import accuracy, validation_among
 from unseen.methods.vlm.training import index_tensor, local_labels, supported_classes, tensor

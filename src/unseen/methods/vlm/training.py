@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from unseen.methods.gzsl.torch_setup import as_tensor
+from unseen.core.device import as_tensor
 
 SCORE_CHUNK = 4096
 """Rows scored at once: bounds the memory of Tip-Adapter's ``(rows, support)`` affinities."""

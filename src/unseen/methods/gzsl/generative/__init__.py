@@ -9,6 +9,7 @@
 * :mod:`.base` -- :class:`GenerativeGZSL`, the fit loop with validation checkpoints.
 """
 
+from unseen.core.device import stream
 from unseen.methods.gzsl.generative.base import GenerativeGZSL
 from unseen.methods.gzsl.generative.classifier import SoftmaxClassifier, train_softmax
 from unseen.methods.gzsl.generative.modules import (
@@ -27,7 +28,6 @@ from unseen.methods.gzsl.generative.training import (
     gaussian,
     synthesize,
 )
-from unseen.methods.gzsl.torch_setup import stream
 
 __all__ = [
     "FEATURE_SCALINGS",

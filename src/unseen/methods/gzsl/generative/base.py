@@ -24,8 +24,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from unseen.core.device import as_tensor, resolve_device, stream
+from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
-from unseen.errors import HyperparameterError
 from unseen.methods.base import GZSLMethod
 from unseen.methods.gzsl.generative.classifier import SoftmaxClassifier, train_softmax
 from unseen.methods.gzsl.generative.training import (
@@ -35,8 +37,6 @@ from unseen.methods.gzsl.generative.training import (
     synthesize,
 )
 from unseen.methods.gzsl.preprocessing import SEMANTIC_NORMS, normalize_semantics
-from unseen.methods.gzsl.torch_setup import as_tensor, resolve_device, stream
-from unseen.methods.registry import HParam
 
 POSITIVE = ("epochs", "cls_epochs", "checkpoint_every", "batch_size", "syn_per_class")
 

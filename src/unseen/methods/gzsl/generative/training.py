@@ -1,7 +1,7 @@
 """Training-loop toolkit: seeded streams, on-device minibatches, frozen modules, the adaptive
 gradient-penalty weight, batched synthesis.
 
-All random numbers come from explicit generators (``torch_setup.stream``); per-step draws are
+All random numbers come from explicit generators (``unseen.core.device.stream``); per-step draws are
 made on the generator's device, which the methods put beside their data, and minibatch orders a
 whole epoch at a time; minibatches are index rows into tensors that already live on the device.
 """

@@ -1,4 +1,8 @@
-"""Run records: one JSON-serialisable dict per (protocol, data, method, hparams, seed) run."""
+"""Run records: one JSON-serialisable dict per (protocol, data, method, hparams, seed) run.
+
+Every protocol builds its record with :func:`make_record`: the header (schema, run id, task,
+protocol), the protocol's own fields, then the provenance footer (package versions, creation time).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import json
 import platform
 from datetime import UTC, datetime
 from typing import Any
+
+from unseen.core.version import VERSION
 
 RECORD_SCHEMA = 1
 
@@ -38,3 +44,18 @@ def package_versions() -> dict[str, str]:
 
 def timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def make_record(task: str, protocol: str, spec: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The record of one run: its id (from ``spec``, the run's identity), ``fields`` in order, and
+    the versions and time it was made with."""
+    return {
+        "schema": RECORD_SCHEMA,
+        "run_id": run_id(spec),
+        "task": task,
+        "protocol": protocol,
+        **fields,
+        "versions": package_versions(),
+        "unseen_version": VERSION,
+        "created": timestamp(),
+    }

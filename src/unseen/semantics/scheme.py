@@ -24,9 +24,9 @@ from urllib.parse import urlencode
 from unseen.backbones.base import ENCODERS
 from unseen.backbones.cache import FeatureCache
 from unseen.backbones.options import typed_encoder_options
+from unseen.core.errors import DataFileNotFound, DataFormatError
 from unseen.data.model import ZSLDataset
 from unseen.data.specs import DataSpec, load_dataset, register_scheme
-from unseen.errors import DataFileNotFound, DataFormatError
 from unseen.semantics.text import Descriptions, with_text_semantics
 
 TEXT_OPTIONS = {"encoder", "templates", "mode", "weights", "descriptions"}

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from unseen.errors import DataFileNotFound, DataFormatError
-from unseen.experiments.io import atomic_write_bytes
+from unseen.core.errors import DataFileNotFound, DataFormatError
+from unseen.core.io import atomic_write_bytes
 from unseen.methods.dg.base import Algorithm
 from unseen.methods.registry import DG
 

@@ -1,0 +1,11 @@
+"""The foundation layer: what every other package of unseen builds on, importing none of them.
+
+- :mod:`~unseen.core.errors` — the exception hierarchy of bad input;
+- :mod:`~unseen.core.registry` — name -> entry registries and declared hyperparameters;
+- :mod:`~unseen.core.device` — device choice and seeded random streams for torch code;
+- :mod:`~unseen.core.io` — atomic file writes;
+- :mod:`~unseen.core.record` — run ids and the header every run record starts with;
+- :mod:`~unseen.core.images` — decoding images and cropping them to an encoder's geometry.
+
+Importing this package loads none of them (nor torch).
+"""
