@@ -94,7 +94,7 @@ class OurLoop:
         self.losses: dict[str, list[float]] = {}
 
     def run(self, n: int) -> None:
-        batch_size, device = self.model.hp["batch_size"], self.model.device
+        batch_size, device = self.model.params["batch_size"], self.model.device
         for _ in range(n):
             minibatches = []
             for idx in self.train_idx:
@@ -280,7 +280,7 @@ def network_floor_s(loop: OurLoop, repeats: int) -> float:
     network, best of ``repeats``. Any implementation of an ERM step pays at least this (CORAL adds
     its penalty), so ``floor steps/s / DomainBed's steps/s`` bounds the speed-up anyone can reach."""
     network = copy.deepcopy(loop.model.network).train()
-    batch_size = loop.model.hp["batch_size"]
+    batch_size = loop.model.params["batch_size"]
     rows = torch.cat([idx[:batch_size] for idx in loop.train_idx]).to(loop.model.device)
     x, y = loop.inputs[rows], loop.labels[rows]
     best = float("inf")
@@ -299,7 +299,7 @@ def bench(
     ours = OurLoop(dataset, algorithm, protocol)
     loops = {"ours": ours}
     if db is not None:
-        hparams = domainbed_hparams(db, algorithm, ours.model.hp, features=len(dataset.input_shape) == 1)
+        hparams = domainbed_hparams(db, algorithm, ours.model.params, features=len(dataset.input_shape) == 1)
         step_gap = one_step_gap(db, dataset, algorithm, protocol, hparams)
         theirs = domainbed_algorithm(db, dataset, algorithm, protocol, hparams)
         loops["theirs"] = DomainBedLoop(db, dataset, theirs, protocol, workers)

@@ -14,6 +14,7 @@ and gain over the source model, and writes every number to ``--out`` (JSON).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -88,10 +89,10 @@ def main() -> None:
         rows = np.flatnonzero(images.domains == target)
         labels = images.labels[rows]
         on_features = [TargetDomain(name, features[rows], labels)]
-        memory = {"source_features": source.source_features, "source_labels": source.source_labels}
+        on_features_source = dataclasses.replace(source, featurizer=nn.Identity())
 
-        def on_features_model(method: str, head=source.classifier, memory=memory):
-            return TTA[method](nn.Identity(), head, seed=0, **(memory if method == "adanpc" else {}))
+        def on_features_model(method: str, source=on_features_source):
+            return TTA[method].around(source, seed=0)
 
         accuracy = {"source": protocol.accuracies(on_features_model("source"), on_features)[name]}
         seconds = {}
@@ -104,7 +105,7 @@ def main() -> None:
                 if pixels is None:
                     pixels = encoder.preprocess([images.load(int(i)) for i in rows]).cpu().numpy()
                     on_images = [TargetDomain(name, np.ascontiguousarray(pixels), labels)]
-                model = TTA[method](source.featurizer, source.classifier, seed=0)
+                model = TTA[method].around(source, seed=0)
                 accuracy[method] = protocol.accuracies(model, on_images)[name]
             seconds[method] = time.perf_counter() - t0
             print(f"{name} {method}: {accuracy[method]:.1f} ({seconds[method]:.0f} s)", flush=True)

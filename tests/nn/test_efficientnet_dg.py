@@ -116,7 +116,7 @@ def test_large_images_get_domainbeds_large_image_hyperparameters():
     assert {d["backbone_dropout"] for d in draws} == {0.0, 0.1, 0.5}
     assert {d["freeze_bn"] for d in draws} == {True}
     model = DG["coral"](IMAGE, 2, 2, {"batch_size": 8}, device="cpu")
-    assert model.hp["lr"] == 5e-5 and model.hp["batch_size"] == 8 and "mmd_gamma" in model.hp
+    assert model.params["lr"] == 5e-5 and model.params["batch_size"] == 8 and "mmd_gamma" in model.params
 
 
 @pytest.mark.parametrize("shape", [(800,), (1, 28, 28), (2, 14, 14)])

@@ -8,112 +8,50 @@ a pretrained image encoder with a linear probe fitted on the non-target domains 
 from __future__ import annotations
 
 import click
-import numpy as np
-import torch
 from rich.table import Table
 
-from unseen.backbones.base import ENCODERS, encoder_identity
+from unseen.backbones.base import ENCODERS
 from unseen.backbones.cache import FeatureCache
-from unseen.backbones.extract import extract_features
 from unseen.cli.app import OUTPUT_FILE, SEED, console, domain_numbers, main, parse_hparams, progress_bar
 from unseen.cli.encoder_flags import encoder_option_flag, encoder_options
-from unseen.core.errors import DataFormatError, HyperparameterError
 from unseen.core.io import write_json
-from unseen.data.domains import DomainDataset, load_domains
+from unseen.data.domains import load_domains
 from unseen.data.images import load_images
 from unseen.methods.registry import TTA
-from unseen.methods.tta.pretrained import probe_source
 from unseen.protocols.dg_checkpoint import load_model
-from unseen.protocols.tta import STREAM_MODES, TargetDomain, TTAStreamProtocol
-
-
-def _source_memory(model, meta: dict, dataset: DomainDataset) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels of the model's own training data (the training domains' in parts)."""
-    if dataset.hash != meta["data_hash"]:
-        raise HyperparameterError(
-            "adanpc needs the source data the model was trained on; pass the same --data as `unseen dg`."
-        )
-    splits = dataset.in_out_split(meta["trial_seed"], meta["holdout_fraction"])
-    rows = np.concatenate([splits[k][0] for k in range(dataset.n_domains) if k not in meta["test_envs"]])
-    with torch.no_grad():
-        x = torch.from_numpy(dataset.inputs[rows].copy()).to(model.device)
-        feats = torch.cat([model.featurizer(chunk) for chunk in x.split(1024)]).cpu().numpy()
-    return feats, dataset.labels[rows]
+from unseen.protocols.tta import (
+    STREAM_MODES,
+    TTAStreamProtocol,
+    default_targets,
+    dg_source,
+    domain_streams,
+    encoder_source,
+)
 
 
 def _dg_source(model_path: str, data: str, domains: str | None, device: str | None):
-    """Source model, target streams and AdaNPC's memory from a saved DG model."""
+    """A saved DG model and the target streams of ``data`` it adapts on."""
     model, meta = load_model(model_path, device)
     dataset = load_domains(data)
-    if dataset.input_shape != tuple(meta["input_shape"]) or dataset.n_classes != meta["n_classes"]:
-        raise DataFormatError(
-            f"{data} has inputs {dataset.input_shape} and {dataset.n_classes} classes; the model expects "
-            f"{tuple(meta['input_shape'])} and {meta['n_classes']}."
-        )
-    if list(dataset.class_names) != list(meta["class_names"]):
-        differ = [(a, b) for a, b in zip(dataset.class_names, meta["class_names"], strict=True) if a != b]
-        raise DataFormatError(
-            f"{data} names its classes differently from the model's training data (first difference: "
-            f"{differ[0][0]!r} where the model has {differ[0][1]!r}); the model's class k would be read "
-            "as another class. Use data with the model's classes, in its order."
-        )
+    source = dg_source(model, meta, dataset)
     if domains is None:
-        targets = meta["test_envs"] if dataset.hash == meta["data_hash"] else list(range(dataset.n_domains))
+        targets = default_targets(meta, dataset)
     else:
         targets = list(domain_numbers("--domains", domains, dataset.domain_names))
-    streams = [
-        TargetDomain(
-            dataset.domain_names[k],
-            dataset.inputs[dataset.domain_indices(k)],
-            dataset.labels[dataset.domain_indices(k)],
-        )
-        for k in targets
-    ]
-
-    def memory() -> dict:
-        feats, labels = _source_memory(model, meta, dataset)
-        return {"source_features": feats, "source_labels": labels}
-
-    return model.featurizer, model.classifier, streams, memory, dataset, {"model": meta["run_id"]}
+    return source, domain_streams(dataset, targets), dataset
 
 
-def _encoder_source(
-    encoder_name: str,
-    weights: str | None,
-    option_pairs: tuple[str, ...],
-    data: str,
-    domains: str | None,
-    cache_dir,
-    device: str | None,
-):
-    """A pretrained encoder probed on the non-target domains; target streams of its input tensors."""
+def _encoder_source(encoder_name, weights, option_pairs, data, domains, cache_dir, device):
+    """A pretrained encoder probed on the non-target domains, and its target streams."""
     if domains is None:
         raise click.UsageError("--encoder needs --domains: the target domain numbers, e.g. 3.")
     options = encoder_options(encoder_name, option_pairs)
     dataset = load_images(data)
     targets = list(domain_numbers("--domains", domains, dataset.domain_names))
     encoder = ENCODERS.create(encoder_name, weights=weights, device=device, **options)
-    if not hasattr(encoder, "torch_featurizer"):
-        raise HyperparameterError(f"encoder '{encoder_name}' exposes no torch network to adapt.")
     with progress_bar(f"{encoder_name} features") as update:
-        features, _ = extract_features(encoder, dataset, FeatureCache(cache_dir), progress=update)
-    as_domains = DomainDataset(
-        dataset.name, features, dataset.labels, dataset.domains, dataset.class_names, dataset.domain_names
-    )
-    source = probe_source(encoder.torch_featurizer(), as_domains, targets)
-    streams = []
-    for k in targets:
-        rows = np.flatnonzero(dataset.domains == k)
-        pixels = encoder.preprocess([dataset.load(int(i)) for i in rows]).cpu().numpy()
-        streams.append(
-            TargetDomain(dataset.domain_names[k], np.ascontiguousarray(pixels), dataset.labels[rows])
-        )
-
-    def memory() -> dict:
-        return {"source_features": source.source_features, "source_labels": source.source_labels}
-
-    info = {**encoder_identity(encoder), "probe": source.info}
-    return source.featurizer, source.classifier, streams, memory, dataset, info
+        source, streams = encoder_source(encoder, dataset, targets, FeatureCache(cache_dir), progress=update)
+    return source, streams, dataset
 
 
 @main.command("tta")
@@ -166,23 +104,19 @@ def tta_cmd(
         raise click.UsageError("--weights and --encoder-option belong to --encoder, not --model.")
     TTA[method]  # an unknown name fails before any work
     if model_path is not None:
-        featurizer, classifier, streams, memory, dataset, info = _dg_source(model_path, data, domains, device)
+        source, streams, dataset = _dg_source(model_path, data, domains, device)
     else:
-        featurizer, classifier, streams, memory, dataset, info = _encoder_source(
+        source, streams, dataset = _encoder_source(
             encoder, weights, encoder_option, data, domains, cache_dir, device
         )
-
-    def make(name: str, hp: dict):
-        extra = memory() if name == "adanpc" else {}
-        return TTA[name](featurizer, classifier, seed=seed, device=device, **extra, **hp)
-
     protocol = TTAStreamProtocol(mode=stream, batch_size=batch_size, seed=seed)
     record = protocol.run(
-        make,
+        source,
         method,
         streams,
         parse_hparams(hparams),
-        data={"spec": data, "hash": dataset.hash, **info},
+        data={"spec": data, "hash": dataset.hash},
+        device=device,
     )
     m = record["metrics"]
     table = Table(title=f"{protocol.name} ({stream}): {method} on {dataset.name}", title_justify="left")

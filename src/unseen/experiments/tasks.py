@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from unseen.core.errors import UnknownNameError
+from unseen.core.errors import SpecError, UnknownNameError
 from unseen.experiments.spec import RunSpec
 
 
@@ -201,7 +201,70 @@ class FewShotTask(TaskRunner):
         return VLM[method].hparams
 
 
-TASKS: dict[str, TaskRunner] = {runner.task: runner for runner in (GZSLTask(), DGTask(), FewShotTask())}
+class TTATask(TaskRunner):
+    """Test-time adaptation of a saved DG model under ``tta-stream-v1``.
+
+    Options: ``model`` (required: a file written by ``unseen dg --save-model``), ``domains`` (the
+    target domain numbers; by default the model's held-out domains on its own data, every domain
+    of other data), ``stream`` (``single`` or ``continual``) and ``batch_size``. The sweep's seed
+    is the stream's seed.
+    """
+
+    task = "tta"
+    options = {"model": "", "domains": [], "stream": "single", "batch_size": 64}
+
+    def load(self, data: str) -> Any:
+        from unseen.data.domains import load_domains
+
+        return load_domains(data)
+
+    def _setup(self, spec: RunSpec, dataset: Any, device: str | None = None):
+        from unseen.protocols.dg_checkpoint import load_model
+        from unseen.protocols.tta import TTAStreamProtocol, default_targets, dg_source, domain_streams
+
+        opts = {**self.options, **spec.options}
+        if not opts["model"]:
+            raise SpecError(
+                "a tta run needs options.model: the file `unseen dg --save-model` wrote, e.g. "
+                'options = { model = "erm.pt" }.'
+            )
+        model, meta = load_model(str(opts["model"]), device)
+        source = dg_source(model, meta, dataset)
+        domains = opts["domains"] if isinstance(opts["domains"], list) else [opts["domains"]]
+        targets = [int(k) for k in domains] or default_targets(meta, dataset)
+        unknown = [k for k in targets if not 0 <= k < dataset.n_domains]
+        if unknown:
+            raise SpecError(
+                f"tta options.domains {unknown} are not domains of {spec.data}; it has "
+                f"{dataset.n_domains}: " + ", ".join(f"{k} = {n}" for k, n in enumerate(dataset.domain_names))
+            )
+        protocol = TTAStreamProtocol(
+            mode=str(opts["stream"]), batch_size=int(opts["batch_size"]), seed=spec.seed
+        )
+        return protocol, source, domain_streams(dataset, targets), {"spec": spec.data, "hash": dataset.hash}
+
+    def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        protocol, source, streams, data = self._setup(spec, dataset)
+        return protocol.spec({**data, **source.info}, spec.method, spec.hparams, [d.name for d in streams])
+
+    def run(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        protocol, source, streams, data = self._setup(spec, dataset, spec.device)
+        return protocol.run(source, spec.method, streams, spec.hparams, data, device=spec.device)
+
+    def methods(self) -> list[str]:
+        from unseen.methods import TTA
+
+        return list(TTA)
+
+    def declared_hparams(self, method: str, data: str) -> tuple:
+        from unseen.methods import TTA
+
+        return TTA[method].hparams
+
+
+TASKS: dict[str, TaskRunner] = {
+    runner.task: runner for runner in (GZSLTask(), DGTask(), FewShotTask(), TTATask())
+}
 
 
 def task_runner(task: str) -> TaskRunner:

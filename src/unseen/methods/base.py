@@ -8,13 +8,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from unseen.core.errors import NotFittedError
-from unseen.core.registry import HParam, resolve_hparams
+from unseen.core.method import Method
 from unseen.data.model import TrainSet
 
 Monitor = Callable[[dict[str, int], "GZSLMethod"], None]
 
 
-class GZSLMethod:
+class GZSLMethod(Method):
     """A zero-shot method on embeddings: ``fit(train) -> self``, ``scores(X) -> (n, n_classes)``.
 
     Subclasses declare ``hparams`` (defaults and search grids) and ``paper`` (the citation), and
@@ -24,9 +24,6 @@ class GZSLMethod:
     table; higher means more likely. Protocols turn scores into predictions and metrics.
     """
 
-    name: ClassVar[str] = ""
-    paper: ClassVar[str] = ""
-    hparams: ClassVar[tuple[HParam, ...]] = ()
     selected_on_validation: ClassVar[tuple[str, ...]] = ()
     """Integer hyperparameters (training lengths) that protocols choose from a validation curve."""
     dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -47,9 +44,7 @@ class GZSLMethod:
         return dict(cls.dataset_defaults[key]) if key else {}
 
     def __init__(self, seed: int = 0, device: str | None = None, **hparams: Any) -> None:
-        self.seed = int(seed)
-        self.device = device
-        self.params = resolve_hparams(self.hparams, hparams, owner=f"method '{self.name}'")
+        self._set_params(hparams, seed, device)
         self._n_classes: int | None = None
         self._monitor: Monitor | None = None
 
@@ -81,17 +76,10 @@ class GZSLMethod:
     def scores(self, X: np.ndarray) -> np.ndarray:
         if self._n_classes is None:
             raise NotFittedError(f"method '{self.name}' must be fitted before it can score.")
-        out = np.asarray(self._scores(np.asarray(X, dtype=np.float32)), dtype=np.float64)
-        if out.shape != (len(X), self._n_classes):
-            raise AssertionError(f"{self.name} returned scores of shape {out.shape}")
-        return out
+        return self._checked_scores(self._scores(np.asarray(X, dtype=np.float32)), len(X), self._n_classes)
 
     def _fit(self, train: TrainSet) -> None:
         raise NotImplementedError
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{type(self).__name__}({args})"

@@ -149,10 +149,10 @@ class DGProtocol:
             inputs = torch.from_numpy(dataset.inputs.copy()).to(dev)
             labels = torch.from_numpy(dataset.labels.copy()).to(dev)
             batches = cpu_generator(self.seed, dev)
-            augment = ImageAugmentation() if model.hp.get("data_augmentation") else None
+            augment = ImageAugmentation() if model.params.get("data_augmentation") else None
             augment_draws = stream(self.seed, "augmentation", dev)
             train_idx = [torch.as_tensor(splits[k][0], device=dev) for k in train_envs]
-            batch_size = model.hp["batch_size"]
+            batch_size = model.params["batch_size"]
             averaging = WRAPPERS[self.wrapper]() if self.wrapper else None
             rule = rule_cls(model, {k: hparams[k] for k in rule_names & hparams.keys()}) if rule_cls else None
             update = rule.update if rule else model.update
@@ -200,7 +200,7 @@ class DGProtocol:
             },
             method=algorithm,
             paper=cls.paper,
-            hparams={**model.hp, **(rule.hp if rule else {})},
+            hparams={**model.params, **(rule.params if rule else {})},
             hparams_fixed=hparams,
             test_envs=sorted(self.test_envs),
             train_envs=train_envs,

@@ -27,7 +27,7 @@ def save_model(path: str | Path, model: Algorithm, record: dict[str, Any], class
     meta = {
         "format": FORMAT,
         "algorithm": record["method"],
-        "hparams": dict(model.hp),
+        "hparams": dict(model.params),
         "input_shape": list(model.input_shape),
         "n_classes": model.n_classes,
         "n_train_domains": model.n_domains,

@@ -18,17 +18,23 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from unseen.core.errors import SpecError
+from unseen.backbones.base import ImageEncoder, ProgressFn, encoder_identity
+from unseen.backbones.cache import FeatureCache
+from unseen.backbones.extract import extract_features
+from unseen.core.errors import DataFormatError, HyperparameterError, SpecError
 from unseen.core.record import make_record
+from unseen.data.domains import DomainDataset
+from unseen.data.images import ImageDataset
 from unseen.methods.registry import TTA
-from unseen.methods.tta.base import TTAMethod
+from unseen.methods.tta.base import SourceModel, TTAMethod
+from unseen.methods.tta.pretrained import probe_source
 
 STREAM_MODES = ("single", "continual")
 
@@ -75,42 +81,53 @@ class TTAStreamProtocol:
             out[domain.name] = float(100.0 * np.mean(predictions == domain.labels[order]))
         return out
 
-    def run(
+    def spec(
         self,
-        make_method: Callable[[str, dict[str, Any]], TTAMethod],
+        data: dict[str, Any],
         method: str,
-        domains: Sequence[TargetDomain],
-        hparams: dict[str, Any] | None = None,
-        data: dict[str, Any] | None = None,
+        hparams: dict[str, Any] | None,
+        domains: Sequence[str],
     ) -> dict[str, Any]:
-        """Score ``method`` and the source model on the stream; return the run record.
-
-        ``make_method(name, hparams)`` builds a TTA method around the trained model (the caller
-        owns the model and what AdaNPC needs: source features and labels).
-        """
-        TTA[method]  # an unknown name fails here, before any work
-        t0 = time.perf_counter()
-        adapted = self.accuracies(make_method(method, dict(hparams or {})), domains)
-        t1 = time.perf_counter()
-        source = self.accuracies(make_method("source", {}), domains)
-        spec = {
+        """The identity of a run (its id is this dict's hash): data and source model, method,
+        hyperparameters, the stream's rule and its target domains."""
+        return {
             "task": "tta",
             "protocol": self.name,
-            "data": data or {},
+            "data": data,
             "method": method,
             "hparams": dict(hparams or {}),
             "mode": self.mode,
             "batch_size": self.batch_size,
             "seed": self.seed,
+            "domains": list(domains),
         }
+
+    def run(
+        self,
+        source: SourceModel,
+        method: str,
+        domains: Sequence[TargetDomain],
+        hparams: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        device: str | None = None,
+    ) -> dict[str, Any]:
+        """Score ``method`` around ``source``, and ``source`` unadapted, on the stream; return the
+        run record. ``data`` names the target data; the source's provenance joins it."""
+        cls = TTA[method]  # an unknown name fails here, before any work
+        hparams = dict(hparams or {})
+        data = {**(data or {}), **source.info}
+        t0 = time.perf_counter()
+        adapted = self.accuracies(cls.around(source, seed=self.seed, device=device, **hparams), domains)
+        t1 = time.perf_counter()
+        unadapted = self.accuracies(TTA["source"].around(source, seed=self.seed, device=device), domains)
         return make_record(
             "tta",
             self.name,
-            spec,
-            data=data or {},
+            self.spec(data, method, hparams, [d.name for d in domains]),
+            data=data,
             method=method,
-            paper=TTA[method].paper,
-            hparams=dict(hparams or {}),
+            paper=cls.paper,
+            hparams=hparams,
             stream={
                 "mode": self.mode,
                 "batch_size": self.batch_size,
@@ -119,10 +136,93 @@ class TTAStreamProtocol:
             },
             metrics={
                 "accuracy": adapted,
-                "source_accuracy": source,
-                "gain": {k: adapted[k] - source[k] for k in adapted},
+                "source_accuracy": unadapted,
+                "gain": {k: adapted[k] - unadapted[k] for k in adapted},
                 "mean_accuracy": float(np.mean(list(adapted.values()))),
-                "mean_gain": float(np.mean([adapted[k] - source[k] for k in adapted])),
+                "mean_gain": float(np.mean([adapted[k] - unadapted[k] for k in adapted])),
             },
             timing={"adapt_s": t1 - t0, "total_s": time.perf_counter() - t0},
         )
+
+
+def domain_streams(dataset: DomainDataset, targets: Sequence[int]) -> list[TargetDomain]:
+    """The target domains ``targets`` of ``dataset``, in that order."""
+    return [
+        TargetDomain(
+            dataset.domain_names[k],
+            dataset.inputs[dataset.domain_indices(k)],
+            dataset.labels[dataset.domain_indices(k)],
+        )
+        for k in targets
+    ]
+
+
+def check_model_data(meta: dict[str, Any], dataset: DomainDataset) -> None:
+    """Refuse data a saved DG model cannot read: other input shapes, classes, or class order."""
+    if dataset.input_shape != tuple(meta["input_shape"]) or dataset.n_classes != meta["n_classes"]:
+        raise DataFormatError(
+            f"{dataset.source} has inputs {dataset.input_shape} and {dataset.n_classes} classes; the model "
+            f"expects {tuple(meta['input_shape'])} and {meta['n_classes']}."
+        )
+    if list(dataset.class_names) != list(meta["class_names"]):
+        differ = [(a, b) for a, b in zip(dataset.class_names, meta["class_names"], strict=True) if a != b]
+        raise DataFormatError(
+            f"{dataset.source} names its classes differently from the model's training data (first "
+            f"difference: {differ[0][0]!r} where the model has {differ[0][1]!r}); the model's class k "
+            "would be read as another class. Use data with the model's classes, in its order."
+        )
+
+
+def default_targets(meta: dict[str, Any], dataset: DomainDataset) -> list[int]:
+    """The model's held-out domains on its own data; every domain of other data."""
+    return list(meta["test_envs"]) if dataset.hash == meta["data_hash"] else list(range(dataset.n_domains))
+
+
+def dg_source(model, meta: dict[str, Any], dataset: DomainDataset) -> SourceModel:
+    """A saved DG model (:func:`~unseen.protocols.dg_checkpoint.load_model`) as the source of a
+    stream over ``dataset``. Its memory is its featurizer's output on its own training data (the
+    training domains' ``in`` parts), so it exists only when ``dataset`` is that data."""
+    check_model_data(meta, dataset)
+
+    def memory() -> tuple[np.ndarray, np.ndarray]:
+        if dataset.hash != meta["data_hash"]:
+            raise HyperparameterError(
+                "this method needs the source data the model was trained on; pass the same data as "
+                "`unseen dg` did."
+            )
+        splits = dataset.in_out_split(meta["trial_seed"], meta["holdout_fraction"])
+        rows = np.concatenate([splits[k][0] for k in range(dataset.n_domains) if k not in meta["test_envs"]])
+        with torch.no_grad():
+            x = torch.from_numpy(dataset.inputs[rows].copy()).to(model.device)
+            features = torch.cat([model.featurizer(chunk) for chunk in x.split(1024)]).cpu().numpy()
+        return features, dataset.labels[rows]
+
+    return SourceModel(model.featurizer, model.classifier, memory, {"model": meta["run_id"]})
+
+
+def encoder_source(
+    encoder: ImageEncoder,
+    dataset: ImageDataset,
+    targets: Sequence[int],
+    cache: FeatureCache | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[SourceModel, list[TargetDomain]]:
+    """A pretrained image encoder with a linear probe fitted on the non-target domains
+    (:func:`~unseen.methods.tta.pretrained.probe_source`), and the target streams of its input
+    tensors (the images preprocessed as the encoder does)."""
+    if not hasattr(encoder, "torch_featurizer"):
+        raise HyperparameterError(f"encoder '{encoder.id}' exposes no torch network to adapt.")
+    features, _ = extract_features(encoder, dataset, cache, progress=progress)
+    as_domains = DomainDataset(
+        dataset.name, features, dataset.labels, dataset.domains, dataset.class_names, dataset.domain_names
+    )
+    probed = probe_source(encoder.torch_featurizer(), as_domains, targets)
+    source = replace(probed, info={**encoder_identity(encoder), "probe": probed.info})
+    streams = []
+    for k in targets:
+        rows = np.flatnonzero(dataset.domains == k)
+        pixels = encoder.preprocess([dataset.load(int(i)) for i in rows]).cpu().numpy()
+        streams.append(
+            TargetDomain(dataset.domain_names[k], np.ascontiguousarray(pixels), dataset.labels[rows])
+        )
+    return source, streams

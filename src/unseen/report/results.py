@@ -3,6 +3,8 @@
 GZSL: one table per protocol; rows are methods (with their variant, e.g. calibrated stacking),
 columns are datasets plus their average; a cell aggregates the runs that differ only in seed.
 Few-shot: one table per (protocol, dataset); rows are methods, columns are shot counts.
+TTA: one table per target dataset; rows are methods with their source model, columns are the
+streams' target domains.
 DG: one table per dataset; rows are algorithms, columns are test domains plus their average; a
 cell is the model-selected test accuracy, aggregated over trial seeds.
 
@@ -69,6 +71,20 @@ class FewShotLayout(TableLayout):
         return int(column.split("-")[0])
 
 
+class TTALayout(TableLayout):
+    """One table per target data; rows are method and source model, columns the streams' domains."""
+
+    def row(self, identity: dict[str, Any]) -> str:
+        mode = "" if identity["mode"] == "single" else f", {identity['mode']}"
+        return f"{identity['method']} (model {identity['data'].get('model', 'probe')}{mode})"
+
+    def column(self, identity: dict[str, Any]) -> str:
+        return "+".join(identity["domains"])
+
+    def table(self, identity: dict[str, Any]) -> str:
+        return str(identity["data"]["hash"])
+
+
 LAYOUTS: dict[str, TableLayout] = {
     "gzsl-ps-v1": GZSLLayout(
         "H",
@@ -84,6 +100,11 @@ LAYOUTS: dict[str, TableLayout] = {
         "H",
         "harmonic mean of base and new accuracy (%), shots from base classes only",
         "shot counts",
+    ),
+    "tta-stream-v1": TTALayout(
+        "mean_accuracy",
+        "online top-1 accuracy (%) over the stream, averaged over its target domains",
+        "target domains",
     ),
 }
 """Table layouts by protocol name."""
@@ -197,7 +218,7 @@ def _score_tables(rows: list[dict[str, Any]], expected: list[dict[str, Any]] | N
     for r in rows:
         rec = r.get("record")
         if rec and rec.get("data", {}).get("hash"):
-            names[rec["data"]["hash"]] = rec["data"]["name"]
+            names[rec["data"]["hash"]] = rec["data"].get("name") or rec["data"]["spec"]
     identities = (
         [(run_id(e), e) for e in expected]
         if expected is not None

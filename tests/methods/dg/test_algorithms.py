@@ -118,7 +118,7 @@ def test_fish_update_equals_inner_loop_then_meta_step():
     batches = _minibatches((4,), n_domains=2, n_classes=2)
     start = {k: v.clone() for k, v in algo.network.state_dict().items()}
     inner = __import__("copy").deepcopy(algo.network)
-    opt = torch.optim.Adam(inner.parameters(), lr=algo.hp["lr"])
+    opt = torch.optim.Adam(inner.parameters(), lr=algo.params["lr"])
     for x, y in batches:
         opt.zero_grad()
         torch.nn.functional.cross_entropy(inner(x), y).backward()
@@ -184,7 +184,7 @@ def test_mldg_without_meta_test_term_is_one_step_on_the_mean_domain_loss():
     algo = DG["mldg"]((4,), 2, 3, {"mlp_width": 8, "mldg_beta": 0.0}, seed=0)
     batches = _minibatches((4,), n_domains=3, n_classes=2)
     reference = __import__("copy").deepcopy(algo.network)
-    opt = torch.optim.Adam(reference.parameters(), lr=algo.hp["lr"])
+    opt = torch.optim.Adam(reference.parameters(), lr=algo.params["lr"])
     opt.zero_grad()
     torch.stack([torch.nn.functional.cross_entropy(reference(x), y) for x, y in batches]).mean().backward()
     opt.step()

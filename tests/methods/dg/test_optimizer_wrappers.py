@@ -56,7 +56,7 @@ def test_sam_ascent_step_is_rho_times_the_normalized_gradient():
 def test_sam_update_equals_the_two_pass_step_by_hand():
     algo = _erm_objective_algorithm()
     reference = copy.deepcopy(algo.network)
-    optimizer = torch.optim.Adam(reference.parameters(), lr=algo.hp["lr"])
+    optimizer = torch.optim.Adam(reference.parameters(), lr=algo.params["lr"])
     batches = _minibatches()
     initial_loss = _erm_loss(reference, batches).item()
 

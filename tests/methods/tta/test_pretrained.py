@@ -23,7 +23,7 @@ def test_target_domain_features_cannot_change_the_source_model():
     other = probe_source(torch.nn.Identity(), _features(100.0), target_domains=[2])
     assert torch.equal(one.classifier.weight, other.classifier.weight)
     assert one.info["source_domains"] == ["s1", "s2"]
-    assert len(one.source_features) == 64  # the in splits (80%) of the two source domains
+    assert len(one.memory()[0]) == 64  # the in splits (80%) of the two source domains
     assert max(one.info["source_val_accuracy"].values()) == 100.0
 
 

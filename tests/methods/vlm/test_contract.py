@@ -108,10 +108,19 @@ def test_text_free_methods_learn_from_the_shots_alone(name):
     assert accuracy(method.scores(data().test_features), data().test_labels) > zero_shot_accuracy() + 0.1
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [n for n in ALL if VLM[n].tuned_on_validation])
 def test_without_val_the_paper_defaults_are_used_and_reported(name):
     support, _ = data().shots(4)
     method = VLM[name](device="cpu").fit(support)
     assert set(method.selected) == set(VLM[name].tuned_on_validation)
     for key, value in method.selected.items():
         assert value == (method.params["epochs"] if key == "epoch" else method.params[key])
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if not VLM[n].tuned_on_validation])
+def test_a_method_that_tunes_nothing_reports_nothing_and_ignores_val(name):
+    support, val = data().shots(4)
+    with_val = VLM[name](seed=0, device="cpu").fit(support, val)
+    without = VLM[name](seed=0, device="cpu").fit(support)
+    assert with_val.selected == without.selected == {}
+    np.testing.assert_array_equal(with_val.scores(data().test_features), without.scores(data().test_features))

@@ -51,9 +51,9 @@ class _AnnealedPenalty(SingleObjective):
         self.update_count = 0
 
     def _weight(self, commit: bool) -> float:
-        if commit and self.update_count == self.hp[self.anneal_name]:
+        if commit and self.update_count == self.params[self.anneal_name]:
             self.optimizer = self._optimizer(self.network.parameters())
-        return self.hp[self.weight_name] if self.update_count >= self.hp[self.anneal_name] else 1.0
+        return self.params[self.weight_name] if self.update_count >= self.params[self.anneal_name] else 1.0
 
     def _count(self, commit: bool) -> None:
         if commit:
@@ -148,7 +148,7 @@ class GroupDRO(SingleObjective):
 
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         losses = torch.stack([F.cross_entropy(self.predict(x), y) for x, y in minibatches])
-        q = self.q[: len(minibatches)] * torch.exp(self.hp["groupdro_eta"] * losses.detach())
+        q = self.q[: len(minibatches)] * torch.exp(self.params["groupdro_eta"] * losses.detach())
         q = q / q.sum()
         if commit:
             self.q[: len(minibatches)] = q
@@ -186,7 +186,7 @@ class Mixup(Algorithm):
         for i, j in random_pairs(len(minibatches), self.generator):
             (xi, yi), (xj, yj) = minibatches[i], minibatches[j]
             n = min(len(xi), len(xj))
-            lam = float(self.beta_rng.beta(self.hp["mixup_alpha"], self.hp["mixup_alpha"]))
+            lam = float(self.beta_rng.beta(self.params["mixup_alpha"], self.params["mixup_alpha"]))
             logits = self.predict(lam * xi[:n] + (1 - lam) * xj[:n])
             objective = (
                 objective
@@ -217,7 +217,7 @@ class _FeatureMatching(SingleObjective):
         logits = self.classifier(torch.cat(feats))
         objective = torch.stack(per_domain_losses(logits, minibatches)).mean()
         penalty = self.pairwise_discrepancy(feats)
-        loss = objective + self.hp["mmd_gamma"] * penalty
+        loss = objective + self.params["mmd_gamma"] * penalty
         return loss, {"loss": loss.detach(), "nll": objective.detach(), "penalty": penalty.detach()}
 
 
@@ -249,7 +249,7 @@ class SpectralDecoupling(SingleObjective):
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         x, y = concat(minibatches)
         logits = self.predict(x)
-        loss = F.cross_entropy(logits, y) + self.hp["sd_reg"] * (logits**2).mean()
+        loss = F.cross_entropy(logits, y) + self.params["sd_reg"] * (logits**2).mean()
         return loss, {"loss": loss.detach()}
 
 
@@ -294,7 +294,7 @@ class Fish(Algorithm):
             optimizer.step()
         self.inner_state = optimizer.state_dict()
         self.network.load_state_dict(
-            fish_meta_step(self.network.state_dict(), inner.state_dict(), self.hp["meta_lr"])
+            fish_meta_step(self.network.state_dict(), inner.state_dict(), self.params["meta_lr"])
         )
         return {"loss": loss.detach()}
 
@@ -338,20 +338,24 @@ class _AdversarialDomains(Algorithm):
 
         width = self.featurizer.n_outputs
         self.discriminator = MLP(
-            width, self.n_domains, self.hp["mlp_width"], self.hp["mlp_depth"], self.hp["mlp_dropout"]
+            width,
+            self.n_domains,
+            self.params["mlp_width"],
+            self.params["mlp_depth"],
+            self.params["mlp_dropout"],
         )
         self.class_embeddings = nn.Embedding(self.n_classes, width)
         self.update_count = 0
         self.disc_optimizer = adam(
             [*self.discriminator.parameters(), *self.class_embeddings.parameters()],
-            lr=self.hp["lr"],
-            weight_decay=self.hp["weight_decay_d"],
-            betas=(self.hp["beta1"], 0.9),
+            lr=self.params["lr"],
+            weight_decay=self.params["weight_decay_d"],
+            betas=(self.params["beta1"], 0.9),
         )
 
     def _optimizer(self, params) -> torch.optim.Optimizer:
-        betas = (self.hp["beta1"], 0.9)
-        return adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"], betas=betas)
+        betas = (self.params["beta1"], 0.9)
+        return adam(params, lr=self.params["lr"], weight_decay=self.params["weight_decay"], betas=betas)
 
     def update(self, minibatches: Minibatches) -> StepLogs:
         self.update_count += 1
@@ -372,15 +376,15 @@ class _AdversarialDomains(Algorithm):
         # indexes a square matrix here; gathering the own-domain column is the intended term).
         own = disc_out.softmax(dim=1).gather(1, domains[:, None]).sum()
         (input_grad,) = torch.autograd.grad(own, [disc_input], create_graph=True)
-        disc_loss = disc_loss + self.hp["grad_penalty"] * (input_grad**2).sum(dim=1).mean()
-        steps = self.hp["d_steps_per_g_step"]
+        disc_loss = disc_loss + self.params["grad_penalty"] * (input_grad**2).sum(dim=1).mean()
+        steps = self.params["d_steps_per_g_step"]
         if self.update_count % (1 + steps) < steps:
             self.disc_optimizer.zero_grad()
             disc_loss.backward()
             self.disc_optimizer.step()
             return {"disc_loss": disc_loss.detach()}
         classifier_loss = F.cross_entropy(self.classifier(z), y)
-        gen_loss = classifier_loss - self.hp["lambda"] * disc_loss
+        gen_loss = classifier_loss - self.params["lambda"] * disc_loss
         self.disc_optimizer.zero_grad()
         self.optimizer.zero_grad()
         gen_loss.backward()
@@ -435,7 +439,7 @@ class ANDMask(Algorithm):
             grads.append(torch.autograd.grad(loss, params))
         self.optimizer.zero_grad()
         for i, p in enumerate(params):
-            p.grad = and_mask(torch.stack([g[i] for g in grads]), self.hp["tau"])
+            p.grad = and_mask(torch.stack([g[i] for g in grads]), self.params["tau"])
         self.optimizer.step()
         return {"loss": torch.stack(losses).double().mean()}
 
@@ -479,8 +483,8 @@ class MLDG(Algorithm):
             outer_grads = torch.autograd.grad(outer_loss, list(inner.parameters()), allow_unused=True)
             for target, grad in zip(self.network.parameters(), outer_grads, strict=True):
                 if grad is not None:
-                    target.grad.add_(self.hp["mldg_beta"] * grad / n)
-            outer = self.hp["mldg_beta"] * outer_loss.detach().double()
+                    target.grad.add_(self.params["mldg_beta"] * grad / n)
+            outer = self.params["mldg_beta"] * outer_loss.detach().double()
             objective = objective + inner_loss.detach().double() + outer
         self.optimizer.step()
         return {"loss": objective / n}

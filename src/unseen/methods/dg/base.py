@@ -3,7 +3,7 @@
 An algorithm is built from ``(input_shape, n_classes, n_domains, hparams)``; ``update`` takes one
 minibatch ``(x, y)`` per training domain, takes one optimization step and returns its losses as
 floats; ``predict`` returns logits. Hyperparameters are declared next to each class as
-:class:`~unseen.methods.registry.HParam` objects: DomainBed's default and its random-search
+:class:`~unseen.core.registry.HParam` objects: DomainBed's default and its random-search
 distribution (``draw``), each draw seeded by the run's hyperparameter seed and a hash of the
 hyperparameter's name.
 
@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from unseen.core.device import resolve_device
-from unseen.core.registry import HParam, resolve_hparams
+from unseen.core.method import Method
+from unseen.core.registry import HParam
 from unseen.nn import networks
 
 Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -102,7 +103,7 @@ StepLogs = dict[str, torch.Tensor | float]
 checkpoints, so that a training step never waits for the device."""
 
 
-class Algorithm(nn.Module):
+class Algorithm(Method, nn.Module):
     """Base class: a featurizer, a classifier head, ``network = classifier(featurizer(x))``.
 
     Subclasses set ``paper`` and extra ``hparams`` and override :meth:`update`. Weights are
@@ -110,9 +111,7 @@ class Algorithm(nn.Module):
     updates (mixing weights, pairings) draws from ``self.generator``.
     """
 
-    paper: ClassVar[str] = ""
-    hparams: ClassVar[tuple[HParam, ...]] = ()
-    name: ClassVar[str] = ""
+    role: ClassVar[str] = "DG algorithm"
 
     def __init__(
         self,
@@ -125,18 +124,15 @@ class Algorithm(nn.Module):
     ) -> None:
         super().__init__()
         self.input_shape = tuple(input_shape)
-        self.hp = resolve_hparams(
-            self.all_hparams(self.input_shape), hparams, owner=f"DG algorithm '{self.name}'"
-        )
+        self._set_params(hparams, seed, resolve_device(device), declared=self.all_hparams(self.input_shape))
         self.n_classes = n_classes
         self.n_domains = n_domains
-        self.device = resolve_device(device)
         self.generator = torch.Generator().manual_seed(int(seed))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            self.featurizer = networks.featurizer(self.input_shape, self.hp)
+            self.featurizer = networks.featurizer(self.input_shape, self.params)
             self.classifier = networks.classifier(
-                self.featurizer.n_outputs, n_classes, self.hp["nonlinear_classifier"]
+                self.featurizer.n_outputs, n_classes, self.params["nonlinear_classifier"]
             )
             self._build()
         self.network = nn.Sequential(self.featurizer, self.classifier)
@@ -155,7 +151,7 @@ class Algorithm(nn.Module):
         """Extra modules of the algorithm, created under the seeded initialisation."""
 
     def _optimizer(self, params) -> torch.optim.Optimizer:
-        return adam(params, lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
+        return adam(params, lr=self.params["lr"], weight_decay=self.params["weight_decay"])
 
     def update(self, minibatches: Minibatches) -> StepLogs:
         raise NotImplementedError

@@ -130,15 +130,15 @@ class XDED(SingleObjective):
     )
 
     def _build(self) -> None:
-        if self.hp["xded_unistyle"]:
+        if self.params["xded_unistyle"]:
             add_unistyle(self.featurizer)
 
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         x, y = concat(minibatches)
         logits = self.predict(x)
         nll = F.cross_entropy(logits, y)
-        distill = ensemble_distillation_loss(logits, y, self.hp["xded_temperature"])
-        loss = nll + self.hp["xded_lambda"] * distill
+        distill = ensemble_distillation_loss(logits, y, self.params["xded_temperature"])
+        loss = nll + self.params["xded_lambda"] * distill
         return loss, {"loss": loss.detach(), "nll": nll.detach(), "distill": distill.detach()}
 
 
@@ -187,7 +187,7 @@ class RIDG(SingleObjective):
             members = rationales[y == c]
             batch_mean = members.mean(0).detach()
             target = (
-                (1 - self.hp["momentum"]) * self.rationale_bank[c] + self.hp["momentum"] * batch_mean
+                (1 - self.params["momentum"]) * self.rationale_bank[c] + self.params["momentum"] * batch_mean
                 if self.bank_filled[c]
                 else batch_mean
             )
@@ -196,5 +196,5 @@ class RIDG(SingleObjective):
                 self.bank_filled[c] = True
             penalty = penalty + (members - target).pow(2).sum(-1).mean()
         nll = F.cross_entropy(logits, y)
-        loss = nll + self.hp["ridg_reg"] * penalty
+        loss = nll + self.params["ridg_reg"] * penalty
         return loss, {"loss": loss.detach(), "nll": nll.detach(), "penalty": penalty.detach()}

@@ -55,11 +55,11 @@ class RSC(SingleObjective):
         logits = self.classifier(features)
         onehot = F.one_hot(y, self.n_classes).to(logits.dtype)
         (grads,) = torch.autograd.grad((logits * onehot).sum(), features, retain_graph=True)
-        feature_mask = top_quantile_mask(grads, self.hp["rsc_f_drop_factor"], dim=1)
+        feature_mask = top_quantile_mask(grads, self.params["rsc_f_drop_factor"], dim=1)
         with torch.no_grad():
             muted = self.classifier(features * feature_mask)
             changes = (logits.softmax(1) * onehot).sum(1) - (muted.softmax(1) * onehot).sum(1)
-        spared = top_quantile_mask(changes, self.hp["rsc_b_drop_factor"]).view(-1, 1)
+        spared = top_quantile_mask(changes, self.params["rsc_b_drop_factor"]).view(-1, 1)
         return torch.logical_or(feature_mask.bool(), spared.bool()).to(features.dtype)
 
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
@@ -151,11 +151,11 @@ class Fishr(SingleObjective):
         variances = domain_gradient_variances(
             per_sample_head_grads(self.classifier, features, y), [len(yd) for _, yd in minibatches]
         )
-        decay = self.hp["ema"]
+        decay = self.params["ema"]
         smoothed = decay * self.variance_ema[: len(minibatches)] + (1 - decay) * variances
         penalty = fishr_penalty(smoothed / (1 - decay))
-        count, anneal = int(self.update_count), self.hp["penalty_anneal_iters"]
-        weight = self.hp["lambda"] if count >= anneal else 0.0
+        count, anneal = int(self.update_count), self.params["penalty_anneal_iters"]
+        weight = self.params["lambda"] if count >= anneal else 0.0
         if commit:
             self.variance_ema[: len(minibatches)] = smoothed.detach()
             if count == anneal != 0:

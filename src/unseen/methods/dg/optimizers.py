@@ -101,7 +101,7 @@ class UpdateRule:
                 f"(SingleObjective); '{algorithm.name}' does not. Use it with one of: {', '.join(usable)}."
             )
         self.algorithm = algorithm
-        self.hp = resolve_hparams(self.hparams, hparams, owner=f"update rule '{self.name}'")
+        self.params = resolve_hparams(self.hparams, hparams, owner=f"update rule '{self.name}'")
 
     def direction(self, g0: Grads, gradient_at: Callable[[Grads], Grads]) -> Grads:
         raise NotImplementedError
@@ -137,7 +137,7 @@ class SAM(UpdateRule):
     hparams = (HParam("rho", 0.05, (0.01, 0.02, 0.05, 0.1), "perturbation radius"),)
 
     def direction(self, g0: Grads, gradient_at: Callable[[Grads], Grads]) -> Grads:
-        return gradient_at(ascent_step(g0, self.hp["rho"]))
+        return gradient_at(ascent_step(g0, self.params["rho"]))
 
 
 class FAD(UpdateRule):
@@ -171,7 +171,7 @@ class FAD(UpdateRule):
     )
 
     def direction(self, g0: Grads, gradient_at: Callable[[Grads], Grads]) -> Grads:
-        rho, alpha, beta = self.hp["rho"], self.hp["alpha"], self.hp["beta"]
+        rho, alpha, beta = self.params["rho"], self.params["alpha"], self.params["beta"]
         g1 = gradient_at(ascent_step(g0, rho))
         first_order = ascent_step([b - a for a, b in zip(g0, g1, strict=True)], rho)
         g2 = gradient_at(first_order)

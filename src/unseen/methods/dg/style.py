@@ -88,7 +88,7 @@ class SagNet(Algorithm):
 
     def _build(self) -> None:
         self.style_classifier = networks.classifier(
-            self.featurizer.n_outputs, self.n_classes, self.hp["nonlinear_classifier"]
+            self.featurizer.n_outputs, self.n_classes, self.params["nonlinear_classifier"]
         )
         self.style_optimizer = self._optimizer(self.style_classifier.parameters())
 
@@ -108,7 +108,7 @@ class SagNet(Algorithm):
         self.style_optimizer.step()
 
         style_logits = self.style_classifier(content_randomize(self.featurizer(x), self.generator))
-        adv_loss = -self.hp["sag_w_adv"] * F.log_softmax(style_logits, dim=1).mean()
+        adv_loss = -self.params["sag_w_adv"] * F.log_softmax(style_logits, dim=1).mean()
         self.optimizer.zero_grad()  # the content head has no gradient now, so Adam skips it
         adv_loss.backward(inputs=list(self.featurizer.parameters()))
         self.optimizer.step()

@@ -11,27 +11,45 @@ memory), which is what a stream over independent domains calls between domains.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from unseen.core.device import resolve_device
 from unseen.core.errors import HyperparameterError
-from unseen.core.registry import HParam, resolve_hparams
+from unseen.core.method import Method
 
 
-class TTAMethod:
+@dataclass(frozen=True)
+class SourceModel:
+    """A trained model to adapt, as ``featurizer`` and linear ``classifier``, with its source memory.
+
+    ``memory()`` returns the source (training-domain) features and labels that methods with
+    ``needs_source`` start from; it is computed only when such a method asks. ``info`` is the
+    model's provenance, which run records carry.
+    """
+
+    featurizer: nn.Module
+    classifier: nn.Module
+    memory: Callable[[], tuple[np.ndarray, np.ndarray]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class TTAMethod(Method):
     """Online test-time adaptation of ``classifier(featurizer(x))``.
 
     Subclasses declare ``hparams`` and ``paper`` and implement :meth:`_setup` (build adapted
     copies, optimizers and memories from ``self.featurizer`` / ``self.classifier``) and
-    :meth:`_predict` (adapt on one unlabeled batch, return its logits).
+    :meth:`_predict` (adapt on one unlabeled batch, return its logits). A method that needs the
+    source memory sets ``needs_source`` and takes ``source_features`` and ``source_labels``.
     """
 
-    name: ClassVar[str] = ""
-    paper: ClassVar[str] = ""
-    hparams: ClassVar[tuple[HParam, ...]] = ()
+    role: ClassVar[str] = "TTA method"
+    needs_source: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -46,11 +64,19 @@ class TTAMethod:
                 f"TTA method '{self.name}' needs a linear classifier head (torch.nn.Linear), got "
                 f"{type(classifier).__name__}; split the model into featurizer + linear head."
             )
-        self.params = resolve_hparams(self.hparams, hparams, owner=f"TTA method '{self.name}'")
-        self.seed = int(seed)
-        self.device = resolve_device(device)
+        self._set_params(hparams, seed, resolve_device(device))
         self._source = (copy.deepcopy(featurizer).cpu(), copy.deepcopy(classifier).cpu())
         self.reset()
+
+    @classmethod
+    def around(
+        cls, source: SourceModel, seed: int = 0, device: str | None = None, **hparams: Any
+    ) -> TTAMethod:
+        """This method wrapped around ``source``, given its memory when it ``needs_source``."""
+        memory = {}
+        if cls.needs_source:
+            memory["source_features"], memory["source_labels"] = source.memory()
+        return cls(source.featurizer, source.classifier, seed=seed, device=device, **memory, **hparams)
 
     def reset(self) -> None:
         """Back to the state right after construction: source weights, fresh optimizer, memory."""

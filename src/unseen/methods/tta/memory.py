@@ -77,6 +77,7 @@ class AdaNPC(TTAMethod):
     """
 
     paper = "Zhang et al., AdaNPC: Exploring Non-Parametric Classifier for Test-Time Adaptation (ICML 2023)"
+    needs_source = True
     hparams = (
         HParam("k", 10, (1, 5, 10, 20), "neighbours that vote"),
         HParam("temperature", 0.1, (0.01, 0.1, 1.0), "softmax temperature of the similarities"),

@@ -10,26 +10,14 @@ domain. TTA methods then wrap ``(featurizer, head)`` like any trained DG model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from torch import nn
 
 from unseen.core.errors import SpecError
 from unseen.data.domains import DomainDataset
+from unseen.methods.tta.base import SourceModel
 from unseen.nn.linear_head import select_linear_head
-
-
-@dataclass
-class ProbedSource:
-    """Backbone + fitted head, with the source features (AdaNPC's memory) and how it was chosen."""
-
-    featurizer: nn.Module
-    classifier: nn.Linear
-    source_features: np.ndarray
-    source_labels: np.ndarray
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def probe_source(
@@ -38,11 +26,12 @@ def probe_source(
     target_domains: Sequence[int],
     trial_seed: int = 0,
     holdout_fraction: float = 0.2,
-) -> ProbedSource:
+) -> SourceModel:
     """Fit the head on ``features`` (the backbone's, one row per image) of the non-target domains.
 
     ``features`` holds every image's backbone features with its label and domain; the head is
-    fitted on the source domains' ``in`` splits and chosen on their ``out`` splits.
+    fitted on the source domains' ``in`` splits and chosen on their ``out`` splits, which are
+    also the source memory.
     """
     sources = [k for k in range(features.n_domains) if k not in set(target_domains)]
     if not sources:
@@ -55,11 +44,11 @@ def probe_source(
         (features.inputs[rows_out], features.labels[rows_out]),
         features.n_classes,
     )
-    return ProbedSource(
+    memory = (features.inputs[rows_in], features.labels[rows_in])
+    return SourceModel(
         featurizer=featurizer,
         classifier=head,
-        source_features=features.inputs[rows_in],
-        source_labels=features.labels[rows_in],
+        memory=lambda: memory,
         info={
             "source_domains": [features.domain_names[k] for k in sources],
             "weight_decay": weight_decay,

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from unseen.core.errors import DataFormatError, HyperparameterError, NotFittedError
-from unseen.core.registry import HParam, resolve_hparams
+from unseen.core.method import Method
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +65,7 @@ class FewShotSet:
         return out
 
 
-class VLMMethod:
+class VLMMethod(Method):
     """A few-shot adapter on embeddings: ``fit(support, val) -> self``, ``scores(X) -> (n, C)``.
 
     Subclasses declare ``hparams``, ``paper`` and ``needs_text`` (whether class text embeddings
@@ -74,16 +74,11 @@ class VLMMethod:
     chosen values are reported in :attr:`selected` so records can carry them.
     """
 
-    name: ClassVar[str] = ""
-    paper: ClassVar[str] = ""
-    hparams: ClassVar[tuple[HParam, ...]] = ()
     needs_text: ClassVar[bool] = True
     tuned_on_validation: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, seed: int = 0, device: str | None = None, **hparams: Any) -> None:
-        self.seed = int(seed)
-        self.device = device
-        self.params = resolve_hparams(self.hparams, hparams, owner=f"method '{self.name}'")
+        self._set_params(hparams, seed, device)
         self.selected: dict[str, Any] = {}
         self._n_classes: int | None = None
 
@@ -104,17 +99,11 @@ class VLMMethod:
     def scores(self, X: np.ndarray) -> np.ndarray:
         if self._n_classes is None:
             raise NotFittedError(f"method '{self.name}' must be fitted before it can score.")
-        out = np.asarray(self._scores(np.ascontiguousarray(X, dtype=np.float32)), dtype=np.float64)
-        if out.shape != (len(X), self._n_classes):
-            raise AssertionError(f"{self.name} returned scores of shape {out.shape}")
-        return out
+        scores = self._scores(np.ascontiguousarray(X, dtype=np.float32))
+        return self._checked_scores(scores, len(X), self._n_classes)
 
     def _fit(self, support: FewShotSet, val: FewShotSet | None) -> None:
         raise NotImplementedError
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{type(self).__name__}({args})"
