@@ -13,6 +13,18 @@ import pytest
 import unseen
 
 ROOT = Path(unseen.__file__).parent
+LAYERS = (
+    ("core",),
+    ("data", "metrics"),
+    ("backbones",),
+    ("semantics", "nn"),
+    ("methods",),
+    ("protocols",),
+    ("experiments",),
+    ("report",),
+    ("cli",),
+)
+"""The layers of docs/architecture.md, bottom up: a package imports only from layers below its own."""
 
 
 def imported_modules(path: Path, root: Path = ROOT) -> list[str]:
@@ -98,6 +110,25 @@ def test_no_package_imports_another_in_a_circle():
     assert "methods" in graph and "core" in graph["methods"]  # the walk sees the imports at all
     cycle = find_cycle(graph)
     assert cycle is None, f"packages import each other in a circle: {' -> '.join(cycle)}"
+
+
+def test_each_package_imports_only_from_the_layers_below_it():
+    layer = {package: level for level, packages in enumerate(LAYERS) for package in packages}
+    packages = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert packages == set(layer), "a package is missing from LAYERS (and from docs/architecture.md)"
+    upward = sorted(
+        f"{source} -> {target}"
+        for source, targets in package_graph().items()
+        for target in targets
+        if layer[target] >= layer[source]
+    )
+    assert not upward, f"imports that do not go down the layers: {upward}"
+
+
+def test_the_architecture_page_lists_the_same_layers():
+    page = (ROOT.parents[1] / "docs" / "architecture.md").read_text()
+    for level, packages in enumerate(LAYERS):
+        assert f"{level}. " + ", ".join(f"`{p}`" for p in packages) in page
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "core").rglob("*.py")), ids=lambda p: p.name)

@@ -13,7 +13,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-import unseen.methods.vlm  # noqa: F401  (registers the adapters)
 from unseen.core.device import stream
 from unseen.data import load_dataset
 from unseen.data.domains import load_domains

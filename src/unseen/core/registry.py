@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import json
 import math
+import pkgutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -106,8 +107,9 @@ class Registry(Mapping[str, T]):
     """Name -> entry for one kind of thing: the methods of a family, encoders, data schemes, ...
 
     ``providers`` name the modules whose import registers the entries (their decorators call
-    :meth:`register`); the registry imports them at its first lookup, so importing a registry loads
-    none of them, and a layer can offer entries that a layer above it provides. ``kind`` and ``fix``
+    :meth:`register`); a package stands for every module in it, so a new entry is one new file.
+    The registry imports them at its first lookup, so importing a registry loads none of them,
+    and a layer can offer entries that a layer above it provides. ``kind`` and ``fix``
     word the error for an unknown name.
     """
 
@@ -122,8 +124,11 @@ class Registry(Mapping[str, T]):
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True  # before the imports: the providers' own lookups must not recurse
-            for module in self.providers:
-                importlib.import_module(module)
+            for name in self.providers:
+                module = importlib.import_module(name)
+                if hasattr(module, "__path__"):  # a package: each of its modules may register entries
+                    for found in pkgutil.walk_packages(module.__path__, prefix=f"{name}."):
+                        importlib.import_module(found.name)
 
     def register(self, name: str, help: str = "") -> Callable[[T], T]:
         """A decorator that registers its argument under ``name`` with a one-line ``help``."""

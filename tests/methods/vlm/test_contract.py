@@ -7,7 +7,6 @@ import functools
 import numpy as np
 import pytest
 
-import unseen.methods.vlm  # noqa: F401  (registers the methods)
 from methods.vlm.planted import planted_pairs
 from unseen.core.errors import HyperparameterError
 from unseen.methods.registry import VLM

@@ -1,6 +1,6 @@
-"""Domain-generalization algorithms; importing this package registers them in ``DG``."""
+"""Domain-generalization algorithms. Each module registers its algorithms in ``DG``; the registry
+imports every module of this package at its first lookup."""
 
-from unseen.methods.dg import algorithms, consistency, gradients, style  # noqa: F401
 from unseen.methods.dg.base import Algorithm
 
 __all__ = ["Algorithm"]

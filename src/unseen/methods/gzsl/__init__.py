@@ -1,17 +1,2 @@
-"""GZSL methods on embeddings; importing a module registers its method in ``GZSL``."""
-
-from unseen.methods.gzsl import (  # noqa: F401
-    ale,
-    cada_vae,
-    ce_gzsl,
-    cosmo,
-    dap,
-    devise,
-    eszsl,
-    f_clswgan,
-    f_vaegan,
-    gating,
-    latem,
-    sae,
-    sje,
-)
+"""GZSL methods on embeddings. Each module registers its methods in ``GZSL``; the registry imports
+every module of this package at its first lookup."""

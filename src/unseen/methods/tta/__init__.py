@@ -1,6 +1,6 @@
-"""Test-time adaptation methods; importing a module registers its method in ``TTA``."""
+"""Test-time adaptation methods. Each module registers its methods in ``TTA``; the registry imports
+every module of this package at its first lookup."""
 
-from unseen.methods.tta import entropy, memory, norm, source  # noqa: F401
-from unseen.methods.tta.base import TTAMethod
+from unseen.methods.tta.base import SourceModel, TTAMethod
 
-__all__ = ["TTAMethod"]
+__all__ = ["SourceModel", "TTAMethod"]

@@ -1,15 +1,6 @@
-"""Vision-language adaptation on cached embeddings; importing a module registers its method in ``VLM``."""
+"""Vision-language adaptation on cached embeddings. Each module registers its methods in ``VLM``; the
+registry imports every module of this package at its first lookup."""
 
-from unseen.methods.vlm import clip_adapter, gda, linear_probe, lp_plus_plus, tip_adapter, zero_shot
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 
-__all__ = [
-    "FewShotSet",
-    "VLMMethod",
-    "clip_adapter",
-    "gda",
-    "linear_probe",
-    "lp_plus_plus",
-    "tip_adapter",
-    "zero_shot",
-]
+__all__ = ["FewShotSet", "VLMMethod"]
