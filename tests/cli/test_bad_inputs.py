@@ -12,6 +12,7 @@ from unseen.cli import main
 
 DG = ["dg", "--data", "builtin:rotated-digits", "--algorithm", "erm", "--steps", "2"]
 GZSL = ["gzsl", "--data", "builtin:mnist-zsl", "--method", "eszsl"]
+SWEEP = '[[runs]]\ntask = "gzsl"\ndata = "builtin:mnist-zsl"\nmethods = ["eszsl"]\n'
 
 CASES = {
     "dg test domain twice": ([*DG, "--test-env", "0,0"], "names a domain twice"),
@@ -21,6 +22,27 @@ CASES = {
     "dg negative trial seed": ([*DG, "--test-env", "0", "--trial-seed", "-3"], "-3 is not in the range"),
     "dg infinite learning rate": ([*DG, "--test-env", "0", "--hparams", '{"lr": Infinity}'], "is Infinity"),
     "dg NaN learning rate": ([*DG, "--test-env", "0", "--hparams", '{"lr": NaN}'], "'lr' is NaN"),
+    "dg batch size of a trillion": (
+        [*DG, "--test-env", "0", "--hparams", '{"batch_size": 1e12}'],
+        "'batch_size' must be between 1 and 1048576, got 1000000000000",
+    ),
+    "dg negative batch size": (
+        [*DG, "--test-env", "0", "--hparams", '{"batch_size": -4}'],
+        "'batch_size' must be between 1 and 1048576, got -4",
+    ),
+    "dg negative learning rate": ([*DG, "--test-env", "0", "--hparams", '{"lr": -0.1}'], "at least 0"),
+    "gzsl zero epochs": (
+        ["gzsl", "--data", "builtin:mnist-zsl", "--method", "f-clswgan", "--hparams", '{"epochs": 0}'],
+        "'epochs' must be at least 1, got 0",
+    ),
+    "fewshot fixed value the validation search would replace": (
+        ["fewshot", "--data", "synthetic-vl:default", "--method", "linear-probe", "--hparams", '{"C": 5}'],
+        "C would be chosen on validation, replacing the value given; to fix it, also give tune_on_val=false",
+    ),
+    "sweep store whose folder is a file": (
+        ["sweep", "sweep.toml", "--store", "sweep.toml/s.sqlite"],
+        "cannot create the folder of results store sweep.toml/s.sqlite",
+    ),
     "gzsl NaN in a nested value": ([*GZSL, "--hparams", '{"alpha": [1, NaN]}'], "finite numbers"),
     "gzsl negative seed": ([*GZSL, "--seed", "-1"], "-1 is not in the range x>=0"),
     "fewshot negative seed": (
@@ -63,6 +85,7 @@ def test_bad_input_is_one_clean_error(case, tmp_path, monkeypatch):
     out = tmp_path / "out.json"
     add_out = args[0] in ("dg", "gzsl") and "--out" not in args
     monkeypatch.chdir(tmp_path)
+    Path("sweep.toml").write_text(SWEEP)
     result = CliRunner().invoke(main, [*args, "--out", str(out)] if add_out else args)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output

@@ -94,3 +94,16 @@ def test_demo_writes_records_and_report(cli, tmp_path):
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "gzsl-ps-v1" in report and "eszsl" in report
     assert (tmp_path / "demo" / "seen_unseen_curves.png").stat().st_size > 1000
+
+
+def test_data_schemes_lists_every_kind_of_data_and_the_commands_that_read_it():
+    from unseen.cli.info import DATA_COMMANDS
+    from unseen.data.specs import DATA_KINDS
+
+    result = CliRunner().invoke(main, ["data", "schemes"])
+    assert result.exit_code == 0
+    assert set(DATA_KINDS) == set(DATA_COMMANDS)  # a new kind of data must say which commands read it
+    headings = [line for line in result.output.splitlines() if not line.startswith(" ")]
+    assert headings == [f"{kind} data (--data of {DATA_COMMANDS[kind]}):" for kind in sorted(DATA_KINDS)]
+    for scheme in ("xlsa17", "text", "npz-domains", "mat-domains", "manifest", "features", "synthetic-vl"):
+        assert f"  {scheme}:" in result.output

@@ -133,6 +133,7 @@ def test_manifest_without_a_domain_column_is_one_domain(tmp_path):
         ("path,class,domain\na.png,cat,p\na.png,,p\n", DataFormatError, "row 3: field 'class' must be"),
         ("path,class,domain\nb.png,cat,p\n", DataFileNotFound, "row 2: field 'path': image .*b.png does not"),
         ("path,class,domain\n", DataFormatError, "lists no images"),
+        ("path,class\nsub/../../a.png,cat\n", DataFormatError, "row 2: field 'path': 'sub/../../a.png' "),
     ],
 )
 def test_manifest_errors_name_the_file_row_and_field(tmp_path, content, error, message):
@@ -142,6 +143,15 @@ def test_manifest_errors_name_the_file_row_and_field(tmp_path, content, error, m
     with pytest.raises(error, match=message) as info:
         load_images(f"manifest:{manifest}")
     assert "bad.csv" in str(info.value)
+
+
+def test_manifest_paths_may_be_absolute(tmp_path):
+    image = tmp_path / "outside" / "a.png"
+    _image(image, (4, 5, 6))
+    manifest = tmp_path / "lists" / "m.csv"
+    manifest.parent.mkdir()
+    manifest.write_text(f"path,class\n{image.resolve()},cat\n")
+    assert load_images(f"manifest:{manifest}").load(0).getpixel((0, 0)) == (4, 5, 6)
 
 
 def test_json_manifest_must_be_a_list_of_objects(tmp_path):

@@ -88,3 +88,18 @@ def test_the_report_draws_per_domain_bars_for_dg_tables(dg_store):
     assert "<h2>Per-domain accuracy</h2>" in page
     assert 'alt="per-domain accuracy dg-lodo-v1 on rotated-digits" src="data:image/png;base64,' in page
     assert "<h2>Seen–unseen accuracy curves</h2>" not in page  # no GZSL runs, no GZSL section
+
+
+def test_update_rule_and_wrapper_hyperparameters_are_declared_by_the_options(tmp_path):
+    sweep = tmp_path / "sam.toml"
+    sweep.write_text(
+        f'[[runs]]\ntask = "dg"\ndata = "{DATA}"\nmethods = ["erm"]\n'
+        "hparams = { rho = 0.1, ema_decay = 0.5 }\n"
+        '[runs.options]\ntest_env = 0\nsteps = 4\nupdate_rule = "sam"\nwrapper = "ema"\n'
+    )
+    (run,) = plan(load_sweep(sweep).runs)
+    assert run.identity["hparams"] == {"rho": 0.1, "ema_decay": 0.5}
+    without = tmp_path / "plain.toml"
+    without.write_text(sweep.read_text().replace('update_rule = "sam"\n', ""))
+    with pytest.raises(SpecError, match=r"unknown hyperparameter\(s\) \['rho'\]"):
+        plan(load_sweep(without).runs)

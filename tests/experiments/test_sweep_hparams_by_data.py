@@ -90,7 +90,7 @@ def test_a_feature_data_sweep_keeps_its_run_ids_and_hyperparameters(tmp_path):
 
 def test_an_image_folder_sweep_uses_the_large_image_settings(tmp_path):
     data = write_images(tmp_path / "office")
-    defaults = {h.name: h.default for h in tasks.TASKS["dg"].declared_hparams("erm", data)}
+    defaults = {h.name: h.default for h in tasks.TASKS["dg"].declared_hparams("erm", data, {})}
     assert (defaults["lr"], defaults["batch_size"]) == (5e-5, 32)
     assert (defaults["freeze_bn"], defaults["backbone_dropout"]) == (True, 0.0)
 

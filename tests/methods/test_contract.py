@@ -39,6 +39,16 @@ def test_each_method_declares_its_name_paper_and_valid_hyperparameters(family, n
         assert defaults[h.name] == h.default
     with pytest.raises(HyperparameterError, match="unknown hyperparameter"):
         resolve_hparams(hparams, {"not_a_hyperparameter": 1}, owner=name)
+    for h in hparams:
+        if h.draw is not None:  # random search draws only values the declaration allows
+            for seed in range(20):
+                h.sample(seed)
+        if h.is_number:  # a value outside the declared domain is refused, naming the domain
+            below = [h.low - 1] if h.low is not None else []
+            above = [h.high + 1] if h.high is not None else []
+            for value in below + above:
+                with pytest.raises(HyperparameterError, match=f"'{h.name}' must be"):
+                    resolve_hparams(hparams, {h.name: value}, owner=name)
 
 
 @functools.cache

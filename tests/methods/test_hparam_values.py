@@ -9,8 +9,8 @@ import pytest
 from unseen.core.errors import HyperparameterError
 from unseen.core.registry import HParam
 
-LR = HParam("lr", 1e-3, (1e-4, 1e-3), "learning rate")
-BATCH = HParam("batch_size", 64, (64,), "batch size")
+LR = HParam("lr", 1e-3, grid=(1e-4, 1e-3), help="learning rate")
+BATCH = HParam("batch_size", 64, help="batch size")
 
 
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, "inf", "nan"])

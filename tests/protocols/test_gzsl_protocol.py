@@ -16,7 +16,7 @@ class RidgeSpy(GZSLMethod):
     """Ridge map features -> semantics, cosine scores; remembers every array it is handed."""
 
     paper = "test double"
-    hparams = (HParam("alpha", 1.0, (0.01, 1.0, 100.0)),)
+    hparams = (HParam("alpha", 1.0, grid=(0.01, 1.0, 100.0)),)
     received: list = []
 
     def _fit(self, train: TrainSet) -> None:

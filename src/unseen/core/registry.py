@@ -15,7 +15,7 @@ import json
 import math
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -27,23 +27,43 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class HParam:
-    """One hyperparameter: paper default, the grid searched on validation, and what it means.
+    """One hyperparameter: the paper's default, the values it may take, and how it is searched.
 
+    ``grid`` is what a grid search on validation tries (by default the default alone).
     ``choices`` lists the allowed values of a categorical hyperparameter (any value in it may be
     set by hand, even when the grid searches fewer). ``draw`` replaces the grid for random search
-    with a distribution (DomainBed's, e.g. ``lambda r: 10 ** r.uniform(-4.5, -2.5)``); grid
-    search still uses ``grid``.
+    with a distribution (DomainBed's, e.g. ``lambda r: 10 ** r.uniform(-4.5, -2.5)``).
+    ``low`` and ``high`` bound a number (inclusive). Unless given, a number whose default and grid
+    are all non-negative may not be negative, and an integer whose default and grid are all
+    positive (a count, a size, a length) may not be below 1. Every value, given, fixed or drawn,
+    is checked against this domain.
     """
 
     name: str
     default: Any
+    _: KW_ONLY
     grid: tuple = ()
     help: str = ""
     choices: tuple = ()
     draw: Callable[[np.random.Generator], Any] | None = field(default=None, compare=False, repr=False)
+    low: float | None = None
+    high: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", tuple(self.grid) if self.grid else (self.default,))
+        if self.is_number and self.low is None:
+            values = (self.default, *self.grid)
+            if isinstance(self.default, int) and min(values) >= 1:
+                object.__setattr__(self, "low", 1)
+            elif min(values) >= 0:
+                object.__setattr__(self, "low", 0)
+        for value in (self.default, *self.grid):
+            self.coerce(value, owner="declaration")  # a declaration outside its own domain is a bug
+
+    @property
+    def is_number(self) -> bool:
+        number = isinstance(self.default, int | float) and not isinstance(self.default, bool)
+        return number and not self.choices
 
     def sample(self, seed: int) -> Any:
         """A draw from the grid, seeded by ``seed`` and a hash of this hyperparameter's name."""
@@ -54,7 +74,8 @@ class HParam:
         return self.grid[int(rng.integers(len(self.grid)))]
 
     def coerce(self, value: Any, owner: str) -> Any:
-        """``value`` converted to the type of the default, or a clear error."""
+        """``value`` converted to the type of the default and checked against the domain, or a
+        clear error."""
         kind = type(self.default)
         if self.choices:
             if value not in self.choices:
@@ -86,7 +107,21 @@ class HParam:
             raise HyperparameterError(
                 f"{owner}: hyperparameter '{self.name}' must be a finite number, got {value!r}."
             )
+        if self.is_number and not (
+            (self.low is None or converted >= self.low) and (self.high is None or converted <= self.high)
+        ):
+            raise HyperparameterError(
+                f"{owner}: hyperparameter '{self.name}' must be {self.domain()}, got {value!r}."
+            )
         return converted
+
+    def domain(self) -> str:
+        """The allowed numbers in words, e.g. ``between 1 and 1048576``."""
+        if self.low is not None and self.high is not None:
+            return f"between {self.low} and {self.high}"
+        if self.low is not None:
+            return f"at least {self.low}"
+        return f"at most {self.high}" if self.high is not None else "a number"
 
 
 def resolve_hparams(

@@ -26,6 +26,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -381,6 +382,11 @@ def load_manifest(spec: DataSpec) -> ImageDataset:
                     f"{path} row {number}: field '{field}' must be a non-empty string, got {value!r}."
                 )
             values[field] = value.strip()
+        if not Path(values["path"]).is_absolute() and os.path.normpath(values["path"]).startswith(".."):
+            raise DataFormatError(
+                f"{path} row {number}: field 'path': {values['path']!r} leaves the manifest's folder "
+                f"{path.parent}; give a path inside that folder, or an absolute path."
+            )
         if not (path.parent / values["path"]).is_file():
             raise DataFileNotFound(
                 f"{path} row {number}: field 'path': image {path.parent / values['path']} does not "

@@ -171,9 +171,20 @@ class ResultStore:
             target = f"{self.path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if at_rest else "")
             uri = True
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the folder of results store {self.path} ({exc.strerror}); give a "
+                    "store path whose folder exists or can be created"
+                ) from None
             target, uri = str(self.path), False
-        conn = sqlite3.connect(target, timeout=self.busy_timeout, isolation_level=None, uri=uri)
+        try:
+            conn = sqlite3.connect(target, timeout=self.busy_timeout, isolation_level=None, uri=uri)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot open results store {self.path} ({exc}); its folder must exist and be writable"
+            ) from None
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")

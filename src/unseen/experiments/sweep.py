@@ -135,10 +135,10 @@ def _expand(block: dict[str, Any], where: str) -> list[RunSpec]:
     for method in methods:
         if method not in runner.methods():
             raise SweepFileError(f"{where}: unknown {task} method '{method}'; see `unseen methods`.")
-        for data in datas:
-            declared = runner.declared_hparams(method, data)
+        for data, opts in itertools.product(datas, option_sets):
+            declared = runner.declared_hparams(method, data, opts)
             for hp in _hparam_sets(declared, fixed, mode, hseed, f"{where}, {method} on '{data}'"):
-                for seed, opts in itertools.product(seeds, option_sets):
+                for seed in seeds:
                     runs.extend(runner.expand(RunSpec(task, data, method, seed, hp, opts)))
     return runs
 

@@ -38,8 +38,9 @@ class TaskRunner:
     def methods(self) -> list[str]:
         raise NotImplementedError
 
-    def declared_hparams(self, method: str, data: str) -> tuple:
-        """The hyperparameters ``method`` declares for runs on ``data`` (a sweep's search space)."""
+    def declared_hparams(self, method: str, data: str, options: dict[str, Any]) -> tuple:
+        """The hyperparameters runs of ``method`` on ``data`` with task ``options`` take (a sweep's
+        search space)."""
         raise NotImplementedError
 
 
@@ -71,7 +72,7 @@ class GZSLTask(TaskRunner):
 
         return list(GZSL)
 
-    def declared_hparams(self, method: str, data: str) -> tuple:
+    def declared_hparams(self, method: str, data: str, options: dict[str, Any]) -> tuple:
         from unseen.methods import GZSL
 
         return GZSL[method].hparams
@@ -151,12 +152,16 @@ class DGTask(TaskRunner):
 
         return list(DG)
 
-    def declared_hparams(self, method: str, data: str) -> tuple:
+    def declared_hparams(self, method: str, data: str, options: dict[str, Any]) -> tuple:
         """DomainBed's shared hyperparameters depend on the data (large images train the pretrained
-        featurizer with their own learning rate and batch size), so the data is loaded to see."""
+        featurizer with their own learning rate and batch size), so the data is loaded to see; the
+        update rule and averaging wrapper of ``options`` add theirs."""
         from unseen.methods import DG
+        from unseen.protocols.dg import run_hparams
 
-        return DG[method].all_hparams(load_cached(self.task, data).input_shape)
+        opts = {**self.options, **options}
+        extra = run_hparams(opts["update_rule"] or None, opts["wrapper"] or None)
+        return DG[method].all_hparams(load_cached(self.task, data).input_shape) + extra
 
 
 class FewShotTask(TaskRunner):
@@ -195,7 +200,7 @@ class FewShotTask(TaskRunner):
 
         return list(VLM)
 
-    def declared_hparams(self, method: str, data: str) -> tuple:
+    def declared_hparams(self, method: str, data: str, options: dict[str, Any]) -> tuple:
         from unseen.methods import VLM
 
         return VLM[method].hparams
@@ -256,7 +261,7 @@ class TTATask(TaskRunner):
 
         return list(TTA)
 
-    def declared_hparams(self, method: str, data: str) -> tuple:
+    def declared_hparams(self, method: str, data: str, options: dict[str, Any]) -> tuple:
         from unseen.methods import TTA
 
         return TTA[method].hparams

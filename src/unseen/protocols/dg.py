@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from unseen.core.device import cpu_generator, fork_rng, resolve_device, stream
 from unseen.core.errors import SpecError
 from unseen.core.record import make_record
+from unseen.core.registry import HParam
 from unseen.data.augmentation import ImageAugmentation
 from unseen.data.domains import DomainDataset
 from unseen.methods.dg.averaging import WRAPPERS
@@ -49,6 +50,17 @@ EVAL_VALUES = 2**24
 def eval_chunk(inputs: torch.Tensor) -> int:
     """Samples per evaluation forward pass: at most 1,024, fewer for large inputs."""
     return max(1, min(1024, EVAL_VALUES // max(1, inputs[0].numel())))
+
+
+def run_hparams(update_rule: str | None, wrapper: str | None) -> tuple[HParam, ...]:
+    """The hyperparameters a run's update rule and averaging wrapper add to its algorithm's; the
+    run's hyperparameters are split among the three by name."""
+    out: tuple[HParam, ...] = ()
+    for kind, table, name in (("update rule", UPDATE_RULES, update_rule), ("wrapper", WRAPPERS, wrapper)):
+        if name and name not in table:
+            raise SpecError(f"unknown {kind} '{name}'; available: {', '.join(table)}.")
+        out += table[name].hparams if name else ()
+    return out
 
 
 def _log_mean(values: list) -> float:
@@ -75,12 +87,7 @@ class DGProtocol:
     name = "dg-lodo-v1"
 
     def check(self, dataset: DomainDataset) -> None:
-        if self.wrapper is not None and self.wrapper not in WRAPPERS:
-            raise SpecError(f"unknown wrapper '{self.wrapper}'; available: {', '.join(WRAPPERS)}.")
-        if self.update_rule is not None and self.update_rule not in UPDATE_RULES:
-            raise SpecError(
-                f"unknown update rule '{self.update_rule}'; available: {', '.join(UPDATE_RULES)}."
-            )
+        run_hparams(self.update_rule, self.wrapper)  # unknown names raise
         bad = [e for e in self.test_envs if not 0 <= e < dataset.n_domains]
         if bad or not self.test_envs:
             raise SpecError(
@@ -141,8 +148,13 @@ class DGProtocol:
         train_envs = [k for k in range(dataset.n_domains) if k not in self.test_envs]
         dev = resolve_device(device)
         rule_cls = UPDATE_RULES[self.update_rule] if self.update_rule else None
-        rule_names = {h.name for h in rule_cls.hparams} if rule_cls else set()
-        model_hp = {k: v for k, v in hparams.items() if k not in rule_names}
+        wrapper_cls = WRAPPERS[self.wrapper] if self.wrapper else None
+
+        def own(part) -> dict[str, Any]:
+            return {h.name: hparams[h.name] for h in part.hparams if h.name in hparams}
+
+        extra = {h.name for h in run_hparams(self.update_rule, self.wrapper)}
+        model_hp = {k: v for k, v in hparams.items() if k not in extra}
         with fork_rng(dev):
             torch.manual_seed(self.seed)  # dropout and any other global draws inside updates
             model = cls(dataset.input_shape, dataset.n_classes, len(train_envs), model_hp, self.seed, dev)
@@ -153,8 +165,8 @@ class DGProtocol:
             augment_draws = stream(self.seed, "augmentation", dev)
             train_idx = [torch.as_tensor(splits[k][0], device=dev) for k in train_envs]
             batch_size = model.params["batch_size"]
-            averaging = WRAPPERS[self.wrapper]() if self.wrapper else None
-            rule = rule_cls(model, {k: hparams[k] for k in rule_names & hparams.keys()}) if rule_cls else None
+            averaging = wrapper_cls(own(wrapper_cls)) if wrapper_cls else None
+            rule = rule_cls(model, own(rule_cls)) if rule_cls else None
             update = rule.update if rule else model.update
             checkpoints, losses = [], {}
             for step in range(1, self.steps + 1):
@@ -200,7 +212,11 @@ class DGProtocol:
             },
             method=algorithm,
             paper=cls.paper,
-            hparams={**model.params, **(rule.params if rule else {})},
+            hparams={
+                **model.params,
+                **(rule.params if rule else {}),
+                **(averaging.params if averaging else {}),
+            },
             hparams_fixed=hparams,
             test_envs=sorted(self.test_envs),
             train_envs=train_envs,

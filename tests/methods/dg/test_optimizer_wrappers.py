@@ -212,7 +212,7 @@ class _Holder:
 
 
 def _run_swad(losses, every=2, **kwargs):
-    holder, swad = _Holder(), SWAD(**kwargs)
+    holder, swad = _Holder(), SWAD({f"swad_{k}": v for k, v in kwargs.items()})
     weights = []
     for k, loss in enumerate(losses):
         for step in range(every * k + 1, every * k + every + 1):
@@ -246,8 +246,10 @@ def test_swad_online_window_matches_the_offline_rule():
 
 
 def test_swad_rejects_invalid_settings():
-    with pytest.raises(HyperparameterError, match="tolerance_ratio"):
-        SWAD(tolerance_ratio=-0.1)
+    with pytest.raises(HyperparameterError, match="'swad_tolerance_ratio' must be at least 0"):
+        SWAD({"swad_tolerance_ratio": -0.1})
+    with pytest.raises(HyperparameterError, match="'swad_n_converge' must be at least 1"):
+        SWAD({"swad_n_converge": 0})
 
 
 # --- through the protocol -----------------------------------------------------------------------
@@ -291,6 +293,25 @@ def test_protocol_passes_the_update_rules_hyperparameters(rule):
         torch.testing.assert_close(weights[0.0], plain)
     assert not torch.allclose(weights[0.05], weights[0.5])
     assert not torch.allclose(weights[0.5], plain)
+
+
+def test_protocol_passes_the_wrappers_hyperparameters():
+    """``ema_decay`` given with the run reaches the EMA wrapper: at 0 its average is the last
+    iterate, so the evaluated model is the unwrapped one; at 0.9 it is not."""
+    data = _dataset()
+    base = {"mlp_width": 8, "batch_size": 8}
+    plain = DGProtocol(test_envs=(2,), steps=6, checkpoint_freq=3).run(data, "erm", base)
+    ema = DGProtocol(test_envs=(2,), steps=6, checkpoint_freq=3, wrapper="ema")
+    last = ema.run(data, "erm", {**base, "ema_decay": 0.0})
+    slow = ema.run(data, "erm", {**base, "ema_decay": 0.9})
+    assert last["hparams"]["ema_decay"] == 0.0 and slow["hparams"]["ema_decay"] == 0.9
+    accuracies = [{k: v for k, v in c.items() if k.endswith("_acc")} for c in plain["checkpoints"]]
+    assert [{k: v for k, v in c.items() if k.endswith("_acc")} for c in last["checkpoints"]] == accuracies
+    assert slow["checkpoints"] != last["checkpoints"]
+    with pytest.raises(HyperparameterError, match="'ema_decay' must be between 0 and 1.0"):
+        ema.run(data, "erm", {**base, "ema_decay": 1.5})
+    with pytest.raises(HyperparameterError, match="unknown hyperparameter"):
+        DGProtocol(test_envs=(2,), steps=6, checkpoint_freq=3).run(data, "erm", {**base, "ema_decay": 0.5})
 
 
 def test_protocol_swad_uses_only_training_domains_out_parts(monkeypatch):

@@ -22,7 +22,7 @@ def test_swa_is_the_uniform_mean_of_iterates():
 
 
 def test_ema_matches_hand_computation():
-    h, ema = _Holder(), EMA(decay=0.5)
+    h, ema = _Holder(), EMA({"ema_decay": 0.5})
     for step, w in enumerate([4.0, 0.0, 2.0]):
         h.set(w)
         ema.on_step(h, step)

@@ -67,13 +67,17 @@ class IRM(_AnnealedPenalty):
     paper = "Arjovsky et al., Invariant Risk Minimization (arXiv 2019)"
     hparams = (
         HParam(
-            "irm_lambda", 1e2, (1e1, 1e2, 1e3), "penalty weight", draw=lambda r: float(10 ** r.uniform(-1, 5))
+            "irm_lambda",
+            1e2,
+            grid=(1e1, 1e2, 1e3),
+            help="penalty weight",
+            draw=lambda r: float(10 ** r.uniform(-1, 5)),
         ),
         HParam(
             "irm_penalty_anneal_iters",
             500,
-            (500,),
-            "steps at weight 1",
+            low=0,
+            help="steps at weight 1",
             draw=lambda r: int(10 ** r.uniform(0, 4)),
         ),
     )
@@ -103,15 +107,15 @@ class VREx(_AnnealedPenalty):
         HParam(
             "vrex_lambda",
             1e1,
-            (1e0, 1e1, 1e2),
-            "penalty weight",
+            grid=(1e0, 1e1, 1e2),
+            help="penalty weight",
             draw=lambda r: float(10 ** r.uniform(-1, 5)),
         ),
         HParam(
             "vrex_penalty_anneal_iters",
             500,
-            (500,),
-            "steps at weight 1",
+            low=0,
+            help="steps at weight 1",
             draw=lambda r: int(10 ** r.uniform(0, 4)),
         ),
     )
@@ -137,8 +141,8 @@ class GroupDRO(SingleObjective):
         HParam(
             "groupdro_eta",
             1e-2,
-            (1e-3, 1e-2, 1e-1),
-            "group-weight step",
+            grid=(1e-3, 1e-2, 1e-1),
+            help="group-weight step",
             draw=lambda r: float(10 ** r.uniform(-3, -1)),
         ),
     )
@@ -172,8 +176,8 @@ class Mixup(Algorithm):
         HParam(
             "mixup_alpha",
             0.2,
-            (0.1, 0.2, 1.0),
-            "Beta(alpha, alpha)",
+            grid=(0.1, 0.2, 1.0),
+            help="Beta(alpha, alpha)",
             draw=lambda r: float(10 ** r.uniform(-1, 1)),
         ),
     )
@@ -203,7 +207,11 @@ class _FeatureMatching(SingleObjective):
 
     hparams = (
         HParam(
-            "mmd_gamma", 1.0, (0.1, 1.0, 10.0), "penalty weight", draw=lambda r: float(10 ** r.uniform(-1, 1))
+            "mmd_gamma",
+            1.0,
+            grid=(0.1, 1.0, 10.0),
+            help="penalty weight",
+            draw=lambda r: float(10 ** r.uniform(-1, 1)),
         ),
     )
 
@@ -243,7 +251,13 @@ class SpectralDecoupling(SingleObjective):
 
     paper = "Pezeshki et al., Gradient Starvation: A Learning Proclivity in Neural Networks (NeurIPS 2021)"
     hparams = (
-        HParam("sd_reg", 0.1, (0.01, 0.1), "logit penalty", draw=lambda r: float(10 ** r.uniform(-5, -1))),
+        HParam(
+            "sd_reg",
+            0.1,
+            grid=(0.01, 0.1),
+            help="logit penalty",
+            draw=lambda r: float(10 ** r.uniform(-5, -1)),
+        ),
     )
 
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
@@ -273,8 +287,8 @@ class Fish(Algorithm):
         HParam(
             "meta_lr",
             0.5,
-            (0.05, 0.1, 0.5),
-            "outer step size",
+            grid=(0.05, 0.1, 0.5),
+            help="outer step size",
             draw=lambda r: float(r.choice([0.05, 0.1, 0.5])),
         ),
     )
@@ -306,30 +320,38 @@ class _AdversarialDomains(Algorithm):
     conditional = False
     class_balance = False
     hparams = (
-        HParam("lambda", 1.0, (0.1, 1.0), "adversarial weight", draw=lambda r: float(10 ** r.uniform(-2, 2))),
+        HParam(
+            "lambda",
+            1.0,
+            grid=(0.1, 1.0),
+            help="adversarial weight",
+            draw=lambda r: float(10 ** r.uniform(-2, 2)),
+        ),
         HParam(
             "weight_decay_d",
             0.0,
-            (0.0,),
-            "discriminator weight decay",
+            help="discriminator weight decay",
             draw=lambda r: float(10 ** r.uniform(-6, -2)),
         ),
         HParam(
             "d_steps_per_g_step",
             1,
-            (1, 2),
-            "discriminator steps per generator step",
+            grid=(1, 2),
+            help="discriminator steps per generator step",
             draw=lambda r: int(2 ** r.uniform(0, 3)),
         ),
         HParam(
             "grad_penalty",
             0.0,
-            (0.0,),
-            "discriminator input-gradient penalty",
+            help="discriminator input-gradient penalty",
             draw=lambda r: float(10 ** r.uniform(-2, 1)),
         ),
         HParam(
-            "beta1", 0.5, (0.0, 0.5), "Adam beta1 of both players", draw=lambda r: float(r.choice([0.0, 0.5]))
+            "beta1",
+            0.5,
+            grid=(0.0, 0.5),
+            help="Adam beta1 of both players",
+            draw=lambda r: float(r.choice([0.0, 0.5])),
         ),
     )
 
@@ -426,7 +448,11 @@ class ANDMask(Algorithm):
     paper = "Parascandolo et al., Learning Explanations That Are Hard to Vary (ICLR 2021)"
     hparams = (
         HParam(
-            "tau", 1.0, (0.5, 0.75, 1.0), "sign agreement required", draw=lambda r: float(r.uniform(0.5, 1.0))
+            "tau",
+            1.0,
+            grid=(0.5, 0.75, 1.0),
+            help="sign agreement required",
+            draw=lambda r: float(r.uniform(0.5, 1.0)),
         ),
     )
 
@@ -456,8 +482,8 @@ class MLDG(Algorithm):
         HParam(
             "mldg_beta",
             1.0,
-            (0.1, 1.0, 10.0),
-            "meta-test weight",
+            grid=(0.1, 1.0, 10.0),
+            help="meta-test weight",
             draw=lambda r: float(10 ** r.uniform(-1, 1)),
         ),
     )

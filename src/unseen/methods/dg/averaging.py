@@ -8,24 +8,36 @@ should have them recomputed before evaluation.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from unseen.core.registry import HParam, resolve_hparams
 from unseen.methods.dg.swad import SWAD
 
 
 class EMA:
-    """Exponential moving average of ``algorithm.network`` weights (Polyak averaging), decay ``decay``."""
+    """Exponential moving average of ``algorithm.network`` weights (Polyak averaging)."""
 
-    def __init__(self, decay: float = 0.999) -> None:
-        self.decay = decay
+    name: ClassVar[str] = "ema"
+    paper: ClassVar[str] = (
+        "Polyak & Juditsky, Acceleration of Stochastic Approximation by Averaging (SIAM J. Control "
+        "Optim. 1992)"
+    )
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        HParam("ema_decay", 0.999, help="weight of the running average at each step", high=1.0),
+    )
+
+    def __init__(self, hparams: Mapping[str, Any] | None = None) -> None:
+        self.params = resolve_hparams(self.hparams, hparams, owner=f"wrapper '{self.name}'")
         self._avg: nn.Module | None = None
         self._n = 0
 
     def _decay(self) -> float:
         """Weight of the running average at this update (the new iterate gets the rest)."""
-        return self.decay
+        return self.params["ema_decay"]
 
     @torch.no_grad()
     def on_step(self, algorithm: nn.Module, step: int) -> None:
@@ -52,13 +64,17 @@ class SWA(EMA):
     """Stochastic weight averaging (Izmailov et al., UAI 2018): uniform mean of every iterate seen,
     i.e. an average whose decay after ``n`` iterates is ``1 - 1/n``."""
 
-    def __init__(self) -> None:
-        super().__init__(decay=0.0)
+    name: ClassVar[str] = "swa"
+    paper: ClassVar[str] = (
+        "Izmailov et al., Averaging Weights Leads to Wider Optima and Better Generalization (UAI 2018)"
+    )
+    hparams: ClassVar[tuple[HParam, ...]] = ()
 
     def _decay(self) -> float:
         return 1.0 - 1.0 / self._n
 
 
 WRAPPERS: dict[str, type] = {"ema": EMA, "swa": SWA, "swad": SWAD}
-"""Averaging callbacks by name. SWAD also needs ``on_checkpoint`` with the validation loss; SAM and
-FAD change the update, not the weights kept: see :mod:`unseen.methods.dg.optimizers`."""
+"""Averaging callbacks by name, each built from ``hparams`` (its declared ones, taken from the run).
+SWAD also needs ``on_checkpoint`` with the validation loss; SAM and FAD change the update, not the
+weights kept: see :mod:`unseen.methods.dg.optimizers`."""

@@ -30,42 +30,61 @@ from unseen.nn import networks
 Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
 COMMON_HPARAMS: tuple[HParam, ...] = (
-    HParam("lr", 1e-3, (1e-4, 1e-3), "Adam learning rate", draw=lambda r: float(10 ** r.uniform(-4.5, -2.5))),
     HParam(
-        "batch_size", 64, (32, 64), "examples per domain per step", draw=lambda r: int(2 ** r.uniform(3, 9))
+        "lr",
+        1e-3,
+        grid=(1e-4, 1e-3),
+        help="Adam learning rate",
+        draw=lambda r: float(10 ** r.uniform(-4.5, -2.5)),
     ),
-    HParam("weight_decay", 0.0, (0.0,), "Adam weight decay", draw=lambda r: float(10 ** r.uniform(-6, -2))),
-    HParam("mlp_width", 256, (256,), "MLP featurizer width", draw=lambda r: int(2 ** r.uniform(6, 10))),
-    HParam("mlp_depth", 3, (3,), "MLP featurizer depth", draw=lambda r: int(r.choice([3, 4, 5]))),
-    HParam("mlp_dropout", 0.0, (0.0,), "MLP dropout", draw=lambda r: float(r.choice([0.0, 0.1, 0.5]))),
-    HParam("nonlinear_classifier", False, (False,), "two hidden layers in the head", choices=(False, True)),
+    HParam(
+        "batch_size",
+        64,
+        high=2**20,
+        grid=(32, 64),
+        help="examples per domain per step",
+        draw=lambda r: int(2 ** r.uniform(3, 9)),
+    ),
+    HParam("weight_decay", 0.0, help="Adam weight decay", draw=lambda r: float(10 ** r.uniform(-6, -2))),
+    HParam("mlp_width", 256, help="MLP featurizer width", draw=lambda r: int(2 ** r.uniform(6, 10))),
+    HParam("mlp_depth", 3, help="MLP featurizer depth", draw=lambda r: int(r.choice([3, 4, 5]))),
+    HParam("mlp_dropout", 0.0, help="MLP dropout", draw=lambda r: float(r.choice([0.0, 0.1, 0.5]))),
+    HParam("nonlinear_classifier", False, help="two hidden layers in the head", choices=(False, True)),
 )
 """DomainBed's hyperparameters shared by every algorithm (its small-image / MLP settings)."""
 
 LARGE_IMAGE_HPARAMS: tuple[HParam, ...] = (
-    HParam("lr", 5e-5, (1e-5, 5e-5), "Adam learning rate", draw=lambda r: float(10 ** r.uniform(-5, -3.5))),
     HParam(
-        "batch_size", 32, (16, 32), "examples per domain per step", draw=lambda r: int(2 ** r.uniform(3, 5.5))
+        "lr",
+        5e-5,
+        grid=(1e-5, 5e-5),
+        help="Adam learning rate",
+        draw=lambda r: float(10 ** r.uniform(-5, -3.5)),
+    ),
+    HParam(
+        "batch_size",
+        32,
+        high=2**20,
+        grid=(16, 32),
+        help="examples per domain per step",
+        draw=lambda r: int(2 ** r.uniform(3, 5.5)),
     ),
     HParam(
         "backbone_dropout",
         0.0,
-        (0.0,),
-        "dropout on the pretrained network's pooled features (DomainBed's resnet_dropout)",
+        help="dropout on the pretrained network's pooled features (DomainBed's resnet_dropout)",
         draw=lambda r: float(r.choice([0.0, 0.1, 0.5])),
     ),
     HParam(
         "freeze_bn",
         True,
-        (True,),
-        "BatchNorm layers keep their ImageNet running statistics during training",
+        help="BatchNorm layers keep their ImageNet running statistics during training",
         choices=(True, False),
     ),
     HParam(
         "data_augmentation",
         True,
-        (True,),
-        "random resized crop, flip, colour jitter and greyscale on training minibatches",
+        help="random resized crop, flip, colour jitter and greyscale on training minibatches",
         choices=(True, False),
     ),
 )

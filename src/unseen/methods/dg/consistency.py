@@ -115,18 +115,18 @@ class XDED(SingleObjective):
         HParam(
             "xded_lambda",
             5.0,
-            (1.0, 5.0, 10.0),
-            "distillation weight",
+            grid=(1.0, 5.0, 10.0),
+            help="distillation weight",
             draw=lambda r: float(10 ** r.uniform(-1, 1)),
         ),
         HParam(
             "xded_temperature",
             4.0,
-            (2.0, 4.0, 8.0),
-            "distillation temperature",
+            grid=(2.0, 4.0, 8.0),
+            help="distillation temperature",
             draw=lambda r: float(r.choice([2.0, 4.0, 8.0])),
         ),
-        HParam("xded_unistyle", True, (True,), "UniStyle in the image featurizer", choices=(True, False)),
+        HParam("xded_unistyle", True, help="UniStyle in the image featurizer", choices=(True, False)),
     )
 
     def _build(self) -> None:
@@ -159,12 +159,16 @@ class RIDG(SingleObjective):
         HParam(
             "momentum",
             0.001,
-            (1e-4, 1e-3, 1e-2),
-            "bank update rate",
+            grid=(1e-4, 1e-3, 1e-2),
+            help="bank update rate",
             draw=lambda r: float(10 ** r.uniform(-4, -1)),
         ),
         HParam(
-            "ridg_reg", 0.01, (0.01, 0.1), "penalty weight", draw=lambda r: float(10 ** r.uniform(-2, -1))
+            "ridg_reg",
+            0.01,
+            grid=(0.01, 0.1),
+            help="penalty weight",
+            draw=lambda r: float(10 ** r.uniform(-2, -1)),
         ),
     )
 

@@ -37,15 +37,13 @@ class RSC(SingleObjective):
         HParam(
             "rsc_f_drop_factor",
             1 / 3,
-            (1 / 3,),
-            "fraction of features muted per sample",
+            help="fraction of features muted per sample",
             draw=lambda r: float(r.uniform(0, 0.5)),
         ),
         HParam(
             "rsc_b_drop_factor",
             1 / 3,
-            (1 / 3,),
-            "fraction of samples whose features are muted",
+            help="fraction of samples whose features are muted",
             draw=lambda r: float(r.uniform(0, 0.5)),
         ),
     )
@@ -119,22 +117,21 @@ class Fishr(SingleObjective):
         HParam(
             "lambda",
             1000.0,
-            (1e2, 1e3, 1e4),
-            "penalty weight",
+            grid=(1e2, 1e3, 1e4),
+            help="penalty weight",
             draw=lambda r: float(10 ** r.uniform(1.0, 4.0)),
         ),
         HParam(
             "penalty_anneal_iters",
             1500,
-            (1500,),
-            "steps before the penalty is switched on",
+            low=0,
+            help="steps before the penalty is switched on",
             draw=lambda r: int(r.uniform(0.0, 5000.0)),
         ),
         HParam(
             "ema",
             0.95,
-            (0.95,),
-            "decay of the variances' moving average",
+            help="decay of the variances' moving average",
             draw=lambda r: float(r.uniform(0.9, 0.99)),
         ),
     )

@@ -134,7 +134,7 @@ class SAM(UpdateRule):
 
     name = "sam"
     paper = "Foret et al., Sharpness-Aware Minimization for Efficiently Improving Generalization (ICLR 2021)"
-    hparams = (HParam("rho", 0.05, (0.01, 0.02, 0.05, 0.1), "perturbation radius"),)
+    hparams = (HParam("rho", 0.05, grid=(0.01, 0.02, 0.05, 0.1), help="perturbation radius"),)
 
     def direction(self, g0: Grads, gradient_at: Callable[[Grads], Grads]) -> Grads:
         return gradient_at(ascent_step(g0, self.params["rho"]))
@@ -165,9 +165,14 @@ class FAD(UpdateRule):
     name = "fad"
     paper = "Zhang et al., Flatness-Aware Minimization for Domain Generalization (ICCV 2023)"
     hparams = (
-        HParam("rho", 0.05, (0.01, 0.02, 0.05, 0.1), "perturbation radius"),
-        HParam("alpha", 0.5, (0.25, 0.5, 0.75), "share of zeroth-order flatness (the rest: first-order)"),
-        HParam("beta", 1.0, (0.5, 1.0), "weight of the flatness terms against the loss"),
+        HParam("rho", 0.05, grid=(0.01, 0.02, 0.05, 0.1), help="perturbation radius"),
+        HParam(
+            "alpha",
+            0.5,
+            grid=(0.25, 0.5, 0.75),
+            help="share of zeroth-order flatness (the rest: first-order)",
+        ),
+        HParam("beta", 1.0, grid=(0.5, 1.0), help="weight of the flatness terms against the loss"),
     )
 
     def direction(self, g0: Grads, gradient_at: Callable[[Grads], Grads]) -> Grads:

@@ -80,8 +80,8 @@ class SagNet(Algorithm):
         HParam(
             "sag_w_adv",
             0.1,
-            (0.01, 0.1, 1.0),
-            "adversarial style weight",
+            grid=(0.01, 0.1, 1.0),
+            help="adversarial style weight",
             draw=lambda r: float(10 ** r.uniform(-2, 1)),
         ),
     )

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import copy
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from unseen.core.errors import HyperparameterError
+from unseen.core.registry import HParam, resolve_hparams
 
 
 def loss_valley_start(
@@ -88,13 +89,19 @@ class SWAD:
     ``on_checkpoint(algorithm, step, val_loss)`` at every checkpoint with the training domains'
     validation loss of the current weights, ``final_network()`` the averaged network."""
 
-    def __init__(self, n_converge: int = 3, n_tolerance: int = 6, tolerance_ratio: float = 0.3) -> None:
-        if n_converge < 1 or n_tolerance < 1 or tolerance_ratio < 0:
-            raise HyperparameterError(
-                f"SWAD needs n_converge >= 1, n_tolerance >= 1 and tolerance_ratio >= 0; got "
-                f"{n_converge}, {n_tolerance}, {tolerance_ratio} (the paper's defaults are 3, 6, 0.3)."
-            )
-        self.n_converge, self.n_tolerance, self.tolerance_ratio = n_converge, n_tolerance, tolerance_ratio
+    name: ClassVar[str] = "swad"
+    paper: ClassVar[str] = "Cha et al., SWAD: Domain Generalization by Seeking Flat Minima (NeurIPS 2021)"
+    hparams: ClassVar[tuple[HParam, ...]] = (
+        HParam("swad_n_converge", 3, help="checkpoints whose minimum starts the averaging window"),
+        HParam("swad_n_tolerance", 6, help="checkpoints looked ahead before the window ends"),
+        HParam("swad_tolerance_ratio", 0.3, help="loss threshold above the start's mean, as a ratio"),
+    )
+
+    def __init__(self, hparams: Mapping[str, Any] | None = None) -> None:
+        p = resolve_hparams(self.hparams, hparams, owner=f"wrapper '{self.name}'")
+        self.params = p
+        self.n_converge, self.n_tolerance = p["swad_n_converge"], p["swad_n_tolerance"]
+        self.tolerance_ratio = p["swad_tolerance_ratio"]
         self.losses: list[float] = []
         self.start: int | None = None
         self.end: int | None = None

@@ -46,11 +46,11 @@ def sgd_hparams(
 ) -> tuple[HParam, ...]:
     """The hyperparameters every bilinear method shares, with its own lr/epoch defaults."""
     return (
-        HParam("lr", lr, lr_grid, "SGD learning rate (constant)"),
-        HParam("epochs", epochs, epochs_grid, "passes over the training set (early stopping)"),
-        HParam("batch_size", 128, (128,), "minibatch size"),
-        HParam("feature_norm", "l2", ("l2",), "feature normalisation", FEATURE_NORMS),
-        HParam("semantic_norm", "l2", ("l2",), "class-semantics normalisation", SEMANTIC_NORMS),
+        HParam("lr", lr, grid=lr_grid, help="SGD learning rate (constant)"),
+        HParam("epochs", epochs, grid=epochs_grid, help="passes over the training set (early stopping)"),
+        HParam("batch_size", 128, high=2**20, help="minibatch size"),
+        HParam("feature_norm", "l2", help="feature normalisation", choices=FEATURE_NORMS),
+        HParam("semantic_norm", "l2", help="class-semantics normalisation", choices=SEMANTIC_NORMS),
     )
 
 

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from unseen.core.device import as_tensor, resolve_device, stream
-from unseen.core.errors import HyperparameterError
 from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
@@ -22,8 +21,6 @@ from unseen.methods.gzsl.generative.training import (
 )
 from unseen.methods.gzsl.preprocessing import SEMANTIC_NORMS, normalize_semantics
 from unseen.methods.registry import GZSL
-
-POSITIVE = ("latent", "epochs", "batch_size", "cls_epochs", "seen_per_class", "unseen_per_class")
 
 
 def warmup(epoch: int, start: int, end: int, factor: float) -> float:
@@ -117,25 +114,25 @@ class CADAVAE(GZSLMethod):
         "Aligned Variational Autoencoders. CVPR 2019."
     )
     hparams = (
-        HParam("latent", 64, (64,), "latent size"),
-        HParam("hidden_enc_x", 1560, (1560,), "feature-encoder hidden width"),
-        HParam("hidden_dec_x", 1660, (1660,), "feature-decoder hidden width"),
-        HParam("hidden_enc_a", 1450, (1450,), "attribute-encoder hidden width"),
-        HParam("hidden_dec_a", 665, (665,), "attribute-decoder hidden width"),
-        HParam("lr", 1.5e-4, (1.5e-4,), "Adam (amsgrad) learning rate of the VAEs"),
-        HParam("batch_size", 50, (50,), "VAE minibatch size"),
-        HParam("epochs", 100, (100,), "VAE training epochs"),
-        HParam("beta", 0.25, (0.25,), "final KL weight (warm-up epochs 0..93)"),
-        HParam("cross_weight", 2.37, (2.37,), "final cross-reconstruction weight (warm-up 21..75)"),
-        HParam("align_weight", 8.13, (8.13,), "final distribution-alignment weight (warm-up 6..22)"),
-        HParam("latent_noise", "official", ("official",), "latent sampling (see LATENT_NOISE)", LATENT_NOISE),
-        HParam("seen_per_class", 200, (200,), "latent samples per seen class for the classifier"),
-        HParam("unseen_per_class", 400, (400,), "latent samples per unseen class for the classifier"),
-        HParam("cls_epochs", 23, (23,), "classifier epochs (maximum; selected on validation)"),
-        HParam("cls_lr", 1e-3, (1e-3,), "Adam learning rate of the classifier (beta1 0.5)"),
-        HParam("cls_batch_size", 32, (32,), "classifier minibatch size"),
-        HParam("feature_scaling", "minmax", ("minmax",), "feature scaling fitted on train", FEATURE_SCALINGS),
-        HParam("semantic_norm", "l2", ("l2",), "class-semantics normalisation", SEMANTIC_NORMS),
+        HParam("latent", 64, help="latent size"),
+        HParam("hidden_enc_x", 1560, help="feature-encoder hidden width"),
+        HParam("hidden_dec_x", 1660, help="feature-decoder hidden width"),
+        HParam("hidden_enc_a", 1450, help="attribute-encoder hidden width"),
+        HParam("hidden_dec_a", 665, help="attribute-decoder hidden width"),
+        HParam("lr", 1.5e-4, help="Adam (amsgrad) learning rate of the VAEs"),
+        HParam("batch_size", 50, high=2**20, help="VAE minibatch size"),
+        HParam("epochs", 100, help="VAE training epochs"),
+        HParam("beta", 0.25, help="final KL weight (warm-up epochs 0..93)"),
+        HParam("cross_weight", 2.37, help="final cross-reconstruction weight (warm-up 21..75)"),
+        HParam("align_weight", 8.13, help="final distribution-alignment weight (warm-up 6..22)"),
+        HParam("latent_noise", "official", help="latent sampling (see LATENT_NOISE)", choices=LATENT_NOISE),
+        HParam("seen_per_class", 200, help="latent samples per seen class for the classifier"),
+        HParam("unseen_per_class", 400, help="latent samples per unseen class for the classifier"),
+        HParam("cls_epochs", 23, help="classifier epochs (maximum; selected on validation)"),
+        HParam("cls_lr", 1e-3, help="Adam learning rate of the classifier (beta1 0.5)"),
+        HParam("cls_batch_size", 32, high=2**20, help="classifier minibatch size"),
+        HParam("feature_scaling", "minmax", help="feature scaling fitted on train", choices=FEATURE_SCALINGS),
+        HParam("semantic_norm", "l2", help="class-semantics normalisation", choices=SEMANTIC_NORMS),
     )
     selected_on_validation: ClassVar[tuple[str, ...]] = ("cls_epochs",)
     dataset_defaults: ClassVar[dict[str, dict]] = {
@@ -161,9 +158,6 @@ class CADAVAE(GZSLMethod):
 
     def _fit(self, train: TrainSet) -> None:
         p = self.params
-        for name in POSITIVE:
-            if p[name] < 1:
-                raise HyperparameterError(f"method '{self.name}': {name} must be >= 1, got {p[name]}.")
         dev = self._device = resolve_device(self.device)
         self._scaler = MinMaxScaler(train.features, p["feature_scaling"])
         S = as_tensor(normalize_semantics(train.classes.semantics, p["semantic_norm"]), dev)

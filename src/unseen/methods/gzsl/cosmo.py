@@ -136,24 +136,24 @@ class COSMO(GatedGZSL):
     paper = "Atzmon, Chechik. Adaptive Confidence Smoothing for Generalized Zero-Shot Learning. CVPR 2019."
     hparams = (
         *EXPERT_HPARAMS,
-        HParam("top_k", 5, (5,), "sorted confidences per expert in the gate's features"),
-        HParam("confidence_temperature", 3.0, (3.0,), "temperature of the seen expert's gate features"),
-        HParam("gate_C", 1.0, (1.0,), "inverse L2 strength of the logistic-regression gate"),
-        HParam("pseudo_unseen_fraction", 0.2, (0.2,), "share of training classes playing unseen"),
-        HParam("holdout_fraction", 0.2, (0.2,), "share of each other class's samples held out"),
+        HParam("top_k", 5, help="sorted confidences per expert in the gate's features"),
+        HParam("confidence_temperature", 3.0, help="temperature of the seen expert's gate features"),
+        HParam("gate_C", 1.0, help="inverse L2 strength of the logistic-regression gate"),
+        HParam("pseudo_unseen_fraction", 0.2, help="share of training classes playing unseen"),
+        HParam("holdout_fraction", 0.2, help="share of each other class's samples held out"),
         HParam(
             "threshold",
             0.5,
-            tuple(round(0.1 * i, 1) for i in range(-2, 13)),
-            "gate output at which p(unseen|x) = 1/2",
+            grid=tuple(round(0.1 * i, 1) for i in range(-2, 13)),
+            help="gate output at which p(unseen|x) = 1/2",
         ),
         HParam(
             "threshold_temperature",
             0.1,
-            (0.01, 0.03, 0.1, 0.3, 1.0),
-            "softness of the threshold (the official T_cond)",
+            grid=(0.01, 0.03, 0.1, 0.3, 1.0),
+            help="softness of the threshold (the official T_cond)",
         ),
-        HParam("smoothing", "adaptive", ("adaptive",), "expert smoothing before mixing", SMOOTHINGS),
+        HParam("smoothing", "adaptive", help="expert smoothing before mixing", choices=SMOOTHINGS),
     )
     combination = ("threshold", "threshold_temperature", "smoothing")
 

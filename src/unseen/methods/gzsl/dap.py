@@ -94,10 +94,10 @@ class DAP(GZSLMethod):
         "Object Categorization. IEEE TPAMI 2014 (CVPR 2009)."
     )
     hparams = (
-        HParam("l2", 0.1, (1e-3, 1e-2, 1e-1, 1.0, 10.0), "L2 penalty of the attribute classifiers"),
-        HParam("binarize", "mean", ("mean",), "attribute binarisation rule", BINARIZE),
-        HParam("max_iter", 30, (30,), "L-BFGS iterations"),
-        HParam("feature_norm", "zscore", ("zscore",), "feature normalisation", FEATURE_NORMS),
+        HParam("l2", 0.1, grid=(1e-3, 1e-2, 1e-1, 1.0, 10.0), help="L2 penalty of the attribute classifiers"),
+        HParam("binarize", "mean", help="attribute binarisation rule", choices=BINARIZE),
+        HParam("max_iter", 30, help="L-BFGS iterations"),
+        HParam("feature_norm", "zscore", help="feature normalisation", choices=FEATURE_NORMS),
     )
 
     def _fit(self, train: TrainSet) -> None:

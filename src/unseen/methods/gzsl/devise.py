@@ -38,7 +38,7 @@ class DeViSE(BilinearCompatibility):
     )
     hparams = (
         *sgd_hparams(lr=0.3, lr_grid=(0.1, 0.3), epochs=25, epochs_grid=(10, 25)),
-        HParam("margin", 0.1, (0.1, 1.0), "hinge margin"),
+        HParam("margin", 0.1, grid=(0.1, 1.0), help="hinge margin"),
     )
 
     def _loss(self, F: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

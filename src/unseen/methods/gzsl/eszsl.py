@@ -71,10 +71,10 @@ class ESZSL(GZSLMethod):
 
     paper = "Romera-Paredes, Torr. An embarrassingly simple approach to zero-shot learning. ICML 2015."
     hparams = (
-        HParam("alpha", 1.0, POWERS_OF_TEN, "feature-side ridge (the paper's gamma)"),
-        HParam("gamma", 1.0, POWERS_OF_TEN, "semantic-side ridge (the paper's lambda)"),
-        HParam("feature_norm", "zscore", ("zscore",), "feature normalisation", FEATURE_NORMS),
-        HParam("semantic_norm", "l2", ("l2",), "class-semantics normalisation", SEMANTIC_NORMS),
+        HParam("alpha", 1.0, grid=POWERS_OF_TEN, help="feature-side ridge (the paper's gamma)"),
+        HParam("gamma", 1.0, grid=POWERS_OF_TEN, help="semantic-side ridge (the paper's lambda)"),
+        HParam("feature_norm", "zscore", help="feature normalisation", choices=FEATURE_NORMS),
+        HParam("semantic_norm", "l2", help="class-semantics normalisation", choices=SEMANTIC_NORMS),
     )
 
     def _fit(self, train: TrainSet) -> None:

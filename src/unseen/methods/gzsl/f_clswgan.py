@@ -54,15 +54,15 @@ class FCLSWGAN(GenerativeGZSL):
 
     paper = "Xian, Lorenz, Schiele, Akata. Feature Generating Networks for Zero-Shot Learning. CVPR 2018."
     hparams = (
-        HParam("epochs", 56, (56,), "generator epochs (budget; the best is selected on validation)"),
-        HParam("hidden", 4096, (4096,), "hidden units of generator and critic"),
-        HParam("lr", 1e-4, (1e-4,), "Adam learning rate of generator and critic (betas 0.5, 0.999)"),
-        HParam("batch_size", 64, (64,), "GAN minibatch size"),
-        HParam("critic_iters", 5, (5,), "critic steps per generator step"),
-        HParam("gp_weight", 10.0, (10.0,), "gradient-penalty weight (lambda)"),
-        HParam("cls_weight", 0.01, (0.01,), "weight of the classification loss (beta)"),
-        HParam("pretrain_epochs", 50, (50,), "epochs of the frozen seen-class classifier"),
-        HParam("syn_per_class", 300, (300,), "synthetic features per unseen class"),
+        HParam("epochs", 56, help="generator epochs (budget; the best is selected on validation)"),
+        HParam("hidden", 4096, help="hidden units of generator and critic"),
+        HParam("lr", 1e-4, help="Adam learning rate of generator and critic (betas 0.5, 0.999)"),
+        HParam("batch_size", 64, high=2**20, help="GAN minibatch size"),
+        HParam("critic_iters", 5, help="critic steps per generator step"),
+        HParam("gp_weight", 10.0, help="gradient-penalty weight (lambda)"),
+        HParam("cls_weight", 0.01, help="weight of the classification loss (beta)"),
+        HParam("pretrain_epochs", 50, help="epochs of the frozen seen-class classifier"),
+        HParam("syn_per_class", 300, help="synthetic features per unseen class"),
         *COMMON_HPARAMS,
     )
     dataset_defaults = {

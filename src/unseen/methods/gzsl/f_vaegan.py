@@ -26,54 +26,49 @@ from unseen.methods.gzsl.generative.training import AdaptivePenaltyWeight
 from unseen.methods.registry import GZSL
 
 VAEGAN_HPARAMS = (
-    HParam("epochs", 300, (300,), "generator epochs (budget; the best is selected on validation)"),
-    HParam("hidden", 4096, (4096,), "hidden units of encoder, generator, critic (and decoder, feedback)"),
+    HParam("epochs", 300, help="generator epochs (budget; the best is selected on validation)"),
+    HParam("hidden", 4096, help="hidden units of encoder, generator, critic (and decoder, feedback)"),
     HParam(
         "lr",
         1e-4,
-        (1e-4,),
-        "Adam learning rate of encoder (betas 0.9, 0.999), generator and critic (betas 0.5, 0.999)",
+        help="Adam learning rate of encoder (betas 0.9, 0.999), generator and critic (betas 0.5, 0.999)",
     ),
-    HParam("batch_size", 64, (64,), "minibatch size"),
-    HParam("critic_iters", 5, (5,), "critic steps per generator step"),
-    HParam("gp_weight", 10.0, (10.0,), "initial gradient-penalty weight (lambda; scaled by critic_weight)"),
+    HParam("batch_size", 64, high=2**20, help="minibatch size"),
+    HParam("critic_iters", 5, help="critic steps per generator step"),
+    HParam("gp_weight", 10.0, help="initial gradient-penalty weight (lambda; scaled by critic_weight)"),
     HParam(
         "adapt_gp",
         True,
-        (True,),
-        "after each generator step, lambda x1.1 if the mean raw penalty of its critic steps > 1.05, "
+        help="after each generator step, lambda x1.1 if the mean raw penalty of its critic steps > 1.05, "
         "/1.1 if < 1.001 (official code)",
         choices=(True, False),
     ),
-    HParam("critic_weight", 10.0, (10.0,), "weight of the critic's loss, penalty included (gammaD)"),
-    HParam("gan_weight", 10.0, (10.0,), "weight of the generator's adversarial term (gammaG)"),
+    HParam("critic_weight", 10.0, help="weight of the critic's loss, penalty included (gammaD)"),
+    HParam("gan_weight", 10.0, help="weight of the generator's adversarial term (gammaG)"),
     HParam(
         "encoded_noise",
         True,
-        (True,),
-        "critic step and adversarial term use z encoded from the real batch (else z ~ N(0, I))",
+        help="critic step and adversarial term use z encoded from the real batch (else z ~ N(0, I))",
         choices=(True, False),
     ),
-    HParam("syn_per_class", 300, (300,), "synthetic features per unseen class"),
+    HParam("syn_per_class", 300, help="synthetic features per unseen class"),
     *COMMON_HPARAMS,
 )
 FEEDBACK_HPARAMS = (
-    HParam("recons_weight", 0.01, (0.01,), "weight of the decoder's weighted-L1 attribute (cycle) loss"),
-    HParam("dec_lr", 1e-4, (1e-4,), "Adam learning rate of the semantic decoder"),
-    HParam("feedback_lr", 1e-5, (1e-5,), "Adam learning rate of the feedback module"),
-    HParam("feedback_train", 1.0, (1.0,), "feedback weight while training (a1)"),
-    HParam("feedback_eval", 1.0, (1.0,), "feedback weight while synthesising (a2)"),
+    HParam("recons_weight", 0.01, help="weight of the decoder's weighted-L1 attribute (cycle) loss"),
+    HParam("dec_lr", 1e-4, help="Adam learning rate of the semantic decoder"),
+    HParam("feedback_lr", 1e-5, help="Adam learning rate of the feedback module"),
+    HParam("feedback_train", 1.0, help="feedback weight while training (a1)"),
+    HParam("feedback_eval", 1.0, help="feedback weight while synthesising (a2)"),
     HParam(
         "feedback_loops",
         2,
-        (2,),
-        "passes over the training data per epoch; only the second uses (and trains) the feedback",
+        help="passes over the training data per epoch; only the second uses (and trains) the feedback",
     ),
     HParam(
         "freeze_dec",
         False,
-        (False,),
-        "no decoder update from the cycle loss on generated features (real ones still train it)",
+        help="no decoder update from the cycle loss on generated features (real ones still train it)",
         choices=(False, True),
     ),
 )

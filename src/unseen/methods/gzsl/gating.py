@@ -57,9 +57,9 @@ class SeenSoftmax(GZSLMethod):
         "CVPR 2019 (seen expert)."
     )
     hparams = (
-        HParam("C", 1.0, (1.0,), "inverse L2 strength of scikit-learn's LogisticRegression"),
-        HParam("max_iter", 2000, (2000,), "lbfgs iterations at most"),
-        HParam("feature_norm", "zscore", ("zscore",), "feature normalisation", FEATURE_NORMS),
+        HParam("C", 1.0, help="inverse L2 strength of scikit-learn's LogisticRegression"),
+        HParam("max_iter", 2000, help="lbfgs iterations at most"),
+        HParam("feature_norm", "zscore", help="feature normalisation", choices=FEATURE_NORMS),
     )
 
     def _fit(self, train: TrainSet) -> None:
@@ -184,10 +184,10 @@ def parse_object(text: str) -> dict | None:
 
 
 EXPERT_HPARAMS = (
-    HParam("seen_expert", "softmax", ("softmax",), "GZSL method used as the seen-class expert"),
-    HParam("seen_expert_hparams", "{}", ("{}",), "its hyperparameters, a JSON object"),
-    HParam("unseen_expert", "eszsl", ("eszsl",), "GZSL method used as the zero-shot (unseen) expert"),
-    HParam("unseen_expert_hparams", "{}", ("{}",), "its hyperparameters, a JSON object"),
+    HParam("seen_expert", "softmax", help="GZSL method used as the seen-class expert"),
+    HParam("seen_expert_hparams", "{}", help="its hyperparameters, a JSON object"),
+    HParam("unseen_expert", "eszsl", help="GZSL method used as the zero-shot (unseen) expert"),
+    HParam("unseen_expert_hparams", "{}", help="its hyperparameters, a JSON object"),
 )
 
 
@@ -309,14 +309,20 @@ class OODGated(GatedGZSL):
     )
     hparams = (
         *EXPERT_HPARAMS,
-        HParam("gate", "msp", tuple(LOGIT_SCORES), "OOD score of the seen expert", tuple(LOGIT_SCORES)),
+        HParam(
+            "gate",
+            "msp",
+            grid=tuple(LOGIT_SCORES),
+            help="OOD score of the seen expert",
+            choices=tuple(LOGIT_SCORES),
+        ),
         HParam(
             "accept_quantile",
             0.95,
-            (0.5, 0.7, 0.8, 0.9, 0.95, 0.99),
-            "share of held-out seen samples the gate sends to the seen expert",
+            grid=(0.5, 0.7, 0.8, 0.9, 0.95, 0.99),
+            help="share of held-out seen samples the gate sends to the seen expert",
         ),
-        HParam("holdout_fraction", 0.2, (0.2,), "share of each seen class's samples held out"),
+        HParam("holdout_fraction", 0.2, help="share of each seen class's samples held out"),
     )
     combination = ("gate", "accept_quantile")
 

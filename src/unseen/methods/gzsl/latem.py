@@ -35,7 +35,7 @@ class LATEM(BilinearCompatibility):
     )
     hparams = (
         *sgd_hparams(lr=1.0, lr_grid=(1.0,), epochs=20, epochs_grid=(10, 20)),
-        HParam("n_maps", 2, (2, 4, 6), "number of latent bilinear maps K"),
+        HParam("n_maps", 2, grid=(2, 4, 6), help="number of latent bilinear maps K"),
     )
 
     def _n_maps(self) -> int:

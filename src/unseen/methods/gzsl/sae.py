@@ -86,10 +86,16 @@ class SAE(GZSLMethod):
 
     paper = "Kodirov, Xiang, Gong. Semantic Autoencoder for Zero-Shot Learning. CVPR 2017."
     hparams = (
-        HParam("lam", 10.0, tuple(10.0**e for e in range(-2, 4)), "weight of the encoder term"),
-        HParam("space", "semantic", SPACES, "where to match: 'semantic' (Wx vs s) or 'feature'", SPACES),
-        HParam("feature_norm", "l2", ("l2",), "feature normalisation", FEATURE_NORMS),
-        HParam("semantic_norm", "l2", ("l2",), "class-semantics normalisation", SEMANTIC_NORMS),
+        HParam("lam", 10.0, grid=tuple(10.0**e for e in range(-2, 4)), help="weight of the encoder term"),
+        HParam(
+            "space",
+            "semantic",
+            grid=SPACES,
+            help="where to match: 'semantic' (Wx vs s) or 'feature'",
+            choices=SPACES,
+        ),
+        HParam("feature_norm", "l2", help="feature normalisation", choices=FEATURE_NORMS),
+        HParam("semantic_norm", "l2", help="class-semantics normalisation", choices=SEMANTIC_NORMS),
     )
 
     def _fit(self, train: TrainSet) -> None:

@@ -35,7 +35,7 @@ class SJE(BilinearCompatibility):
     )
     hparams = (
         *sgd_hparams(lr=1.0, lr_grid=(0.3, 1.0, 3.0), epochs=25, epochs_grid=(10, 25)),
-        HParam("margin", 1.0, (1.0,), "label loss Delta(y, c) for c != y"),
+        HParam("margin", 1.0, help="label loss Delta(y, c) for c != y"),
     )
 
     def _loss(self, F: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -28,8 +28,8 @@ class SHOTIM(TTAMethod):
 
     paper = "Liang et al., Do We Really Need to Access the Source Data? (ICML 2020), IM objective"
     hparams = (
-        HParam("lr", 1e-4, (1e-5, 1e-4, 1e-3), "Adam learning rate of the featurizer"),
-        HParam("steps", 1, (1,), "updates per test batch"),
+        HParam("lr", 1e-4, grid=(1e-5, 1e-4, 1e-3), help="Adam learning rate of the featurizer"),
+        HParam("steps", 1, help="updates per test batch", low=0),
     )
 
     def _setup(self) -> None:

@@ -26,7 +26,9 @@ class T3A(TTAMethod):
     """
 
     paper = "Iwasawa & Matsuo, Test-Time Classifier Adjustment Module for Model-Agnostic DG (NeurIPS 2021)"
-    hparams = (HParam("filter_k", 100, (1, 5, 20, 50, 100, -1), "supports kept per class (-1: all)"),)
+    hparams = (
+        HParam("filter_k", 100, grid=(1, 5, 20, 50, 100, -1), help="supports kept per class (-1: all)"),
+    )
 
     def _setup(self) -> None:
         weight = self.classifier.weight.detach()
@@ -79,10 +81,10 @@ class AdaNPC(TTAMethod):
     paper = "Zhang et al., AdaNPC: Exploring Non-Parametric Classifier for Test-Time Adaptation (ICML 2023)"
     needs_source = True
     hparams = (
-        HParam("k", 10, (1, 5, 10, 20), "neighbours that vote"),
-        HParam("temperature", 0.1, (0.01, 0.1, 1.0), "softmax temperature of the similarities"),
-        HParam("beta", 0.9, (0.0, 0.5, 0.9), "confidence a test feature needs to join the memory"),
-        HParam("max_test_memory", 10000, (10000,), "test features kept (oldest dropped first)"),
+        HParam("k", 10, grid=(1, 5, 10, 20), help="neighbours that vote"),
+        HParam("temperature", 0.1, grid=(0.01, 0.1, 1.0), help="softmax temperature of the similarities"),
+        HParam("beta", 0.9, grid=(0.0, 0.5, 0.9), help="confidence a test feature needs to join the memory"),
+        HParam("max_test_memory", 10000, help="test features kept (oldest dropped first)", low=0),
     )
 
     def __init__(self, featurizer, classifier, source_features, source_labels, seed=0, device=None, **hp):

@@ -107,7 +107,7 @@ class AlphaBN(_BatchStatistics):
     """
 
     paper = "You et al., Test-time Batch Statistics Calibration for Covariate Shift (arXiv 2021)"
-    hparams = (HParam("alpha", 0.1, (0.0, 0.05, 0.1, 0.2, 0.5), "share of source statistics"),)
+    hparams = (HParam("alpha", 0.1, grid=(0.0, 0.05, 0.1, 0.2, 0.5), help="share of source statistics"),)
 
     def _alpha(self) -> float:
         return self.params["alpha"]
@@ -124,8 +124,8 @@ class Tent(_BatchStatistics):
 
     paper = "Wang et al., Tent: Fully Test-Time Adaptation by Entropy Minimization (ICLR 2021)"
     hparams = (
-        HParam("lr", 1e-3, (1e-4, 1e-3), "Adam learning rate"),
-        HParam("steps", 1, (1,), "updates per test batch"),
+        HParam("lr", 1e-3, grid=(1e-4, 1e-3), help="Adam learning rate"),
+        HParam("steps", 1, help="updates per test batch", low=0),
     )
 
     def _setup(self) -> None:

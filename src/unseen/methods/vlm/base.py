@@ -79,6 +79,7 @@ class VLMMethod(Method):
 
     def __init__(self, seed: int = 0, device: str | None = None, **hparams: Any) -> None:
         self._set_params(hparams, seed, device)
+        self._given = frozenset(hparams)
         self.selected: dict[str, Any] = {}
         self._n_classes: int | None = None
 
@@ -91,6 +92,12 @@ class VLMMethod(Method):
             )
         if val is not None and val.n_classes != support.n_classes:
             raise DataFormatError("few-shot support and validation sets must share one class list.")
+        overridden = sorted(self._given & set(self.tuned_on_validation))
+        if val is not None and overridden and self.params.get("tune_on_val"):
+            raise HyperparameterError(
+                f"method '{self.name}': {', '.join(overridden)} would be chosen on validation, replacing "
+                "the value given; to fix it, also give tune_on_val=false."
+            )
         self._n_classes = support.n_classes
         self.selected = {}
         self._fit(support, val)

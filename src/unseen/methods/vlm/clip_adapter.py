@@ -65,11 +65,11 @@ class CLIPAdapter(VLMMethod):
 
     paper = "Gao et al. CLIP-Adapter: Better Vision-Language Models with Feature Adapters. IJCV 2023."
     hparams = (
-        HParam("ratio", 0.2, (0.2, 0.4, 0.6, 0.8), "residual ratio: weight of the adapted feature"),
+        HParam("ratio", 0.2, grid=(0.2, 0.4, 0.6, 0.8), help="residual ratio: weight of the adapted feature"),
         HParam("reduction", 4, help="hidden width is dim // reduction (the paper's best)"),
         HParam("lr", 1e-2, help="SGD learning rate after the warm-up epoch"),
         HParam("epochs", 200, help="training epochs (CoOp schedule)"),
-        HParam("batch_size", 32, help="minibatch size (CoOp schedule)"),
+        HParam("batch_size", 32, high=2**20, help="minibatch size (CoOp schedule)"),
     )
     needs_text = True
 

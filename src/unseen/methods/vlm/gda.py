@@ -91,7 +91,7 @@ class GDA(VLMMethod):
         "Adaptation. ICLR 2024."
     )
     hparams = (
-        HParam("alpha", 0.1, ALPHAS, "weight of the GDA logits added to zero-shot CLIP's"),
+        HParam("alpha", 0.1, grid=ALPHAS, help="weight of the GDA logits added to zero-shot CLIP's"),
         HParam("tune_on_val", True, help="choose alpha on val from the official grid"),
         HParam("neighbours", 64, help="support features averaged into a new class's mean (official k)"),
         HParam("text_copies", 16, help="copies of the text embedding in a new class's mean (official)"),

@@ -87,10 +87,12 @@ class LinearProbe(VLMMethod):
         "(few-shot search of C)."
     )
     hparams = (
-        HParam("C", 0.316, C_GRID, "inverse L2 strength (scikit-learn's C; CLIP's example value)"),
+        HParam("C", 0.316, grid=C_GRID, help="inverse L2 strength (scikit-learn's C; CLIP's example value)"),
         HParam("tune_on_val", True, help="choose C on val by CoOp's coarse-then-bisection search"),
-        HParam("bisection_steps", 8, help="log-scale bisections after the coarse list (CoOp's num_step)"),
-        HParam("penalty", "to-init", ("to-init",), "centre of the L2 penalty", choices=PENALTIES),
+        HParam(
+            "bisection_steps", 8, help="log-scale bisections after the coarse list (CoOp's num_step)", low=0
+        ),
+        HParam("penalty", "to-init", help="centre of the L2 penalty", choices=PENALTIES),
         HParam("max_iter", 1000, help="L-BFGS iterations per fit (scikit-learn's max_iter in CLIP, CoOp)"),
     )
     needs_text = False
@@ -151,7 +153,7 @@ class WiSEFT(LinearProbe):
 
     paper = "Wortsman et al. Robust fine-tuning of zero-shot models. CVPR 2022."
     hparams = LinearProbe.hparams + (
-        HParam("alpha", 0.5, MIXING_GRID, "weight of the fine-tuned head in the interpolation"),
+        HParam("alpha", 0.5, grid=MIXING_GRID, help="weight of the fine-tuned head in the interpolation"),
     )
     needs_text = True
     tuned_on_validation = ("C", "alpha")

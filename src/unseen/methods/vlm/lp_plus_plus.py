@@ -48,7 +48,7 @@ class LPPlusPlus(VLMMethod):
         "Few-Shot CLIP. CVPR 2024."
     )
     hparams = (
-        HParam("epochs", 300, help="full-batch iterations (official)"),
+        HParam("epochs", 300, help="full-batch iterations (official; 0: the initial head)", low=0),
         HParam("alpha_every", 10, help="iterations on w between two steps on alpha (official)"),
         HParam("tune_on_val", True, help="keep the iteration of best validation accuracy (official)"),
     )

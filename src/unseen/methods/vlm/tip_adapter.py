@@ -141,7 +141,7 @@ class TipAdapterF(TipAdapter):
     hparams = TipAdapter.hparams + (
         HParam("lr", 1e-3, help="AdamW learning rate (official)"),
         HParam("epochs", 20, help="training epochs (official)"),
-        HParam("batch_size", 256, help="minibatch size (official)"),
+        HParam("batch_size", 256, high=2**20, help="minibatch size (official)"),
     )
     tuned_on_validation = ("epoch", "alpha", "beta")
 

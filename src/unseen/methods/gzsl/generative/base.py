@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from unseen.core.device import as_tensor, resolve_device, stream
-from unseen.core.errors import HyperparameterError
 from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
@@ -38,16 +37,12 @@ from unseen.methods.gzsl.generative.training import (
 )
 from unseen.methods.gzsl.preprocessing import SEMANTIC_NORMS, normalize_semantics
 
-POSITIVE = ("epochs", "cls_epochs", "checkpoint_every", "batch_size", "syn_per_class")
-
 COMMON_HPARAMS = (
-    HParam(
-        "cls_epochs", 25, (25,), "epochs of the final softmax classifier (maximum; selected on validation)"
-    ),
-    HParam("cls_lr", 1e-3, (1e-3,), "Adam learning rate of the final classifier (beta1 0.5)"),
-    HParam("checkpoint_every", 5, (5,), "generator epochs between validation checkpoints"),
-    HParam("feature_scaling", "minmax", ("minmax",), "feature scaling fitted on train", FEATURE_SCALINGS),
-    HParam("semantic_norm", "l2", ("l2",), "class-semantics normalisation", SEMANTIC_NORMS),
+    HParam("cls_epochs", 25, help="epochs of the final softmax classifier (maximum; selected on validation)"),
+    HParam("cls_lr", 1e-3, help="Adam learning rate of the final classifier (beta1 0.5)"),
+    HParam("checkpoint_every", 5, help="generator epochs between validation checkpoints"),
+    HParam("feature_scaling", "minmax", help="feature scaling fitted on train", choices=FEATURE_SCALINGS),
+    HParam("semantic_norm", "l2", help="class-semantics normalisation", choices=SEMANTIC_NORMS),
 )
 
 
@@ -65,9 +60,6 @@ class GenerativeGZSL(GZSLMethod):
 
     def _fit(self, train: TrainSet) -> None:
         p = self.params
-        for name in POSITIVE:
-            if p[name] < 1:
-                raise HyperparameterError(f"method '{self.name}': {name} must be >= 1, got {p[name]}.")
         self._device = resolve_device(self.device)
         self._scaler = MinMaxScaler(train.features, p["feature_scaling"])
         S = normalize_semantics(train.classes.semantics, p["semantic_norm"])
