@@ -54,3 +54,10 @@ def test_a_name_registered_twice_is_refused():
     registry.register("x")(object())
     with pytest.raises(ValueError, match="thing 'x' is registered twice"):
         registry.register("x")(object())
+
+
+def test_membership_and_get_never_raise_for_unknown_names():
+    registry = Registry.of("thing", {"x": 1})
+    assert "x" in registry and "y" not in registry
+    assert registry.get("y") is None and registry.get("x") == 1
+    assert dict(registry.items()) == {"x": 1}

@@ -137,7 +137,7 @@ class _ExplodingTask(tasks.GZSLTask):
 
 
 def test_a_failed_run_keeps_its_traceback_and_does_not_stop_the_sweep(tmp_path, monkeypatch):
-    monkeypatch.setitem(tasks.TASKS, "gzsl", _ExplodingTask())
+    monkeypatch.setitem(tasks.TASKS._entries, "gzsl", _ExplodingTask())
     planned = plan(load_sweep(write_sweep(tmp_path, seeds=(0,))).runs)
     with ResultStore(tmp_path / "r.sqlite") as store:
         summary = launch(planned, store, make_executor("serial"))

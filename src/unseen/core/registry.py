@@ -156,6 +156,14 @@ class Registry(Mapping[str, T]):
         self._help: dict[str, str] = {}
         self._loaded = not providers
 
+    @classmethod
+    def of(cls, kind: str, entries: Mapping[str, T], fix: str = "") -> Registry[T]:
+        """A registry holding ``entries`` (name -> entry): a small set fixed where it is defined."""
+        registry = cls(kind, fix=fix)
+        for name, entry in entries.items():
+            registry.register(name)(entry)
+        return registry
+
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True  # before the imports: the providers' own lookups must not recurse
@@ -202,6 +210,14 @@ class Registry(Mapping[str, T]):
             return self._entries[name]
         except KeyError:
             raise self.unknown(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._entries
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._load()
+        return self._entries.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
         self._load()

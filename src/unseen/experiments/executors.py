@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from unseen.core.errors import ExecutorError, SpecError
+from unseen.core.registry import Registry
 
 Outcome = dict[str, Any]
 """``{"run_id", "status": "done", "record"}`` or ``{"run_id", "status": "failed", "error"}``."""
@@ -165,12 +166,10 @@ def _ray_execute(item: dict[str, Any]) -> Outcome:
     return execute(item)
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {
-    cls.name: cls for cls in (SerialExecutor, PoolExecutor, RayExecutor)
-}
+EXECUTORS: Registry[Callable[..., Executor]] = Registry.of(
+    "executor", {cls.name: cls for cls in (SerialExecutor, PoolExecutor, RayExecutor)}
+)
 
 
 def make_executor(name: str, jobs: int | None = None, address: str | None = None) -> Executor:
-    if name not in EXECUTORS:
-        raise SpecError(f"unknown executor '{name}'; use one of {', '.join(EXECUTORS)}.")
     return EXECUTORS[name](jobs=jobs, address=address)

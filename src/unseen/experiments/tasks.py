@@ -11,7 +11,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from unseen.core.errors import SpecError, UnknownNameError
+from unseen.core.errors import SpecError
+from unseen.core.registry import Registry
 from unseen.experiments.spec import RunSpec
 
 
@@ -183,10 +184,6 @@ class FewShotTask(TaskRunner):
         from unseen.protocols.fewshot import PROTOCOLS
 
         opts = {**self.options, **spec.options}
-        if opts["protocol"] not in PROTOCOLS:
-            raise UnknownNameError(
-                f"unknown few-shot protocol '{opts['protocol']}'; known: {', '.join(PROTOCOLS)}."
-            )
         return PROTOCOLS[opts["protocol"]](int(opts["shots"]), spec.seed, float(opts["test_fraction"]))
 
     def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
@@ -267,16 +264,13 @@ class TTATask(TaskRunner):
         return TTA[method].hparams
 
 
-TASKS: dict[str, TaskRunner] = {
-    runner.task: runner for runner in (GZSLTask(), DGTask(), FewShotTask(), TTATask())
-}
+TASKS: Registry[TaskRunner] = Registry.of(
+    "task", {runner.task: runner for runner in (GZSLTask(), DGTask(), FewShotTask(), TTATask())}
+)
 
 
 def task_runner(task: str) -> TaskRunner:
-    try:
-        return TASKS[task]
-    except KeyError:
-        raise UnknownNameError(f"unknown task '{task}'; known tasks: {', '.join(sorted(TASKS))}.") from None
+    return TASKS[task]
 
 
 @lru_cache(maxsize=8)

@@ -55,12 +55,8 @@ def eval_chunk(inputs: torch.Tensor) -> int:
 def run_hparams(update_rule: str | None, wrapper: str | None) -> tuple[HParam, ...]:
     """The hyperparameters a run's update rule and averaging wrapper add to its algorithm's; the
     run's hyperparameters are split among the three by name."""
-    out: tuple[HParam, ...] = ()
-    for kind, table, name in (("update rule", UPDATE_RULES, update_rule), ("wrapper", WRAPPERS, wrapper)):
-        if name and name not in table:
-            raise SpecError(f"unknown {kind} '{name}'; available: {', '.join(table)}.")
-        out += table[name].hparams if name else ()
-    return out
+    rule = UPDATE_RULES[update_rule].hparams if update_rule else ()
+    return rule + (WRAPPERS[wrapper].hparams if wrapper else ())
 
 
 def _log_mean(values: list) -> float:

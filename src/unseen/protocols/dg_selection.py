@@ -23,6 +23,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from unseen.core.registry import Registry
+
 Record = dict[str, Any]
 Pick = dict[str, Any]
 
@@ -103,11 +105,10 @@ def _candidate(record: Record, checkpoint: dict, val: float, test: float) -> Pic
     }
 
 
-SELECTIONS: dict[str, Callable[[Sequence[Record]], Pick | None]] = {
-    "training-val": training_domain_validation,
-    "lodo": leave_one_domain_out,
-    "oracle": oracle,
-}
+SELECTIONS: Registry[Callable[[Sequence[Record]], Pick | None]] = Registry.of(
+    "model selection",
+    {"training-val": training_domain_validation, "lodo": leave_one_domain_out, "oracle": oracle},
+)
 
 
 def cells(records: Iterable[Record]) -> dict[tuple, list[Record]]:

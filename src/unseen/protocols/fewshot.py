@@ -32,6 +32,7 @@ import numpy as np
 
 from unseen.core.errors import SpecError, SplitError
 from unseen.core.record import make_record
+from unseen.core.registry import Registry
 from unseen.data.paired import PairedDataset
 from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
@@ -194,5 +195,7 @@ class BaseToNewProtocol(FewShotProtocol):
         return out
 
 
-PROTOCOLS: dict[str, type[FewShotProtocol]] = {p.kind: p for p in (FewShotProtocol, BaseToNewProtocol)}
+PROTOCOLS: Registry[type[FewShotProtocol]] = Registry.of(
+    "few-shot protocol", {p.kind: p for p in (FewShotProtocol, BaseToNewProtocol)}
+)
 """Few-shot protocols by kind: ``kshot`` and ``b2n``."""

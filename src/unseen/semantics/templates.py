@@ -19,11 +19,11 @@ Sets are looked up by name in :data:`TEMPLATE_SETS`:
 
 from __future__ import annotations
 
-import difflib
 import string
 from dataclasses import dataclass
 
-from unseen.core.errors import SpecError, UnknownNameError
+from unseen.core.errors import SpecError
+from unseen.core.registry import Registry
 
 DESCRIPTION_FIELD = "description"
 
@@ -172,15 +172,14 @@ IMAGENET7 = (
     "a photo of the small {}.",
 )
 
-TEMPLATE_SETS: dict[str, TemplateSet] = {}
+TEMPLATE_SETS: Registry[TemplateSet] = Registry(
+    "template set", fix="Or give one template with '{}' for the class name, e.g. 'a photo of the digit {}.'."
+)
 
 
 def register_template_set(template_set: TemplateSet) -> TemplateSet:
     """Make ``template_set`` available by its name; names are unique."""
-    if template_set.name in TEMPLATE_SETS:
-        raise ValueError(f"template set '{template_set.name}' is registered twice")
-    TEMPLATE_SETS[template_set.name] = template_set
-    return template_set
+    return TEMPLATE_SETS.register(template_set.name)(template_set)
 
 
 for _set in (
@@ -196,13 +195,6 @@ def template_set(name: str | TemplateSet) -> TemplateSet:
     """The set registered as ``name``; a string holding ``{}`` is a one-template set of its own."""
     if isinstance(name, TemplateSet):
         return name
-    if name in TEMPLATE_SETS:
-        return TEMPLATE_SETS[name]
-    if "{" in name:
+    if "{" in name and name not in TEMPLATE_SETS:
         return TemplateSet(name, (name,))
-    close = difflib.get_close_matches(name, TEMPLATE_SETS, n=2)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise UnknownNameError(
-        f"unknown template set '{name}'.{hint} Known: {', '.join(sorted(TEMPLATE_SETS))}; or give "
-        "one template with '{}' for the class name, e.g. 'a photo of the digit {}.'."
-    )
+    return TEMPLATE_SETS[name]

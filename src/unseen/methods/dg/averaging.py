@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from unseen.core.registry import HParam, resolve_hparams
+from unseen.core.registry import HParam, Registry, resolve_hparams
 from unseen.methods.dg.swad import SWAD
 
 
@@ -74,7 +74,7 @@ class SWA(EMA):
         return 1.0 - 1.0 / self._n
 
 
-WRAPPERS: dict[str, type] = {"ema": EMA, "swa": SWA, "swad": SWAD}
+WRAPPERS: Registry[type] = Registry.of("wrapper", {"ema": EMA, "swa": SWA, "swad": SWAD})
 """Averaging callbacks by name, each built from ``hparams`` (its declared ones, taken from the run).
 SWAD also needs ``on_checkpoint`` with the validation loss; SAM and FAD change the update, not the
 weights kept: see :mod:`unseen.methods.dg.optimizers`."""

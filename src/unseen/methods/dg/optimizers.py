@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import torch
 
 from unseen.core.errors import HyperparameterError
-from unseen.core.registry import HParam, resolve_hparams
+from unseen.core.registry import HParam, Registry, resolve_hparams
 from unseen.methods.dg.base import Algorithm, Minibatches, StepLogs
 from unseen.methods.dg.objective import SingleObjective
 from unseen.methods.registry import DG
@@ -185,5 +185,5 @@ class FAD(UpdateRule):
         return [a + zeroth * (b - a) + first * (d - c) for a, b, c, d in zip(g0, g1, g2, g3, strict=True)]
 
 
-UPDATE_RULES: dict[str, type[UpdateRule]] = {"sam": SAM, "fad": FAD}
+UPDATE_RULES: Registry[type[UpdateRule]] = Registry.of("update rule", {"sam": SAM, "fad": FAD})
 """Update rules by name; each wraps a single-objective algorithm: ``UPDATE_RULES[name](algorithm)``."""
