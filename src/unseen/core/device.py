@@ -11,6 +11,7 @@ The same seed gives the same numbers on the same device (CPU and CUDA draw diffe
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -49,3 +50,14 @@ def fork_rng(device: torch.device):
 def as_tensor(a: np.ndarray, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A copy of ``a`` on ``device`` (never a view into read-only numpy memory)."""
     return torch.as_tensor(np.array(a, copy=True)).to(device=device, dtype=dtype)
+
+
+@torch.no_grad()
+def score_in_chunks(
+    score: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray, device: torch.device, chunk: int = 4096
+) -> np.ndarray:
+    """``score`` applied to row chunks of ``X`` (each copied to ``device`` as float32), concatenated
+    on the host: the memory of scoring stays bounded however many rows ``X`` has. An empty ``X``
+    gives a ``(0, C)`` result."""
+    starts = range(0, max(len(X), 1), chunk)
+    return torch.cat([score(as_tensor(X[i : i + chunk], device)).cpu() for i in starts]).numpy()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.core.arrays import unit_rows
 from unseen.core.errors import DataFileNotFound, DataFormatError, SplitError, UnknownNameError
 from unseen.data.hashing import hash_arrays
 from unseen.data.matfile import read_mat
@@ -136,7 +137,7 @@ load_domains = DOMAIN_SCHEMES.load
 FEATURE_KEYS = (("fts", "labels"), ("feas", "labels"), ("features", "labels"), ("X", "Y"))
 NORMALIZATIONS = {
     "none": lambda x: x,
-    "l2": lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12),
+    "l2": unit_rows,
     "l1": lambda x: x / np.maximum(np.abs(x).sum(axis=1, keepdims=True), 1e-12),
 }
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unseen.core.arrays import unit_rows
 from unseen.core.errors import DataFileNotFound, DataFormatError, UnknownNameError
 from unseen.data.hashing import hash_arrays
 from unseen.data.specs import DataSpec, SchemeRegistry
@@ -107,10 +108,6 @@ register_paired_scheme = PAIRED_SCHEMES.register
 load_paired = PAIRED_SCHEMES.load
 
 
-def _unit(a: np.ndarray) -> np.ndarray:
-    return a / np.linalg.norm(a, axis=-1, keepdims=True)
-
-
 _SIGNALS = {"text_signal": 0.15, "image_signal": 0.2}
 SYNTHETIC_VL = {
     "default": {"classes": 100, "dim": 512, "train": 40, "test": 30, **_SIGNALS},
@@ -141,13 +138,13 @@ def synthetic_paired(
     about 80%, so combining text and shots must beat both.
     """
     rng = np.random.default_rng([SYNTHETIC_VL_VERSION, seed, classes, dim])
-    text = _unit(rng.normal(size=(classes, dim)))
-    image_only = _unit(rng.normal(size=(classes, dim)))
-    offset = _unit(rng.normal(size=dim))
+    text = unit_rows(rng.normal(size=(classes, dim)))
+    image_only = unit_rows(rng.normal(size=(classes, dim)))
+    offset = unit_rows(rng.normal(size=dim))
     means = offset + text_signal * text + image_signal * image_only
     per_class = train + test
     labels = np.repeat(np.arange(classes), per_class)
-    features = _unit(means[labels] + rng.normal(size=(len(labels), dim)) / np.sqrt(dim))
+    features = unit_rows(means[labels] + rng.normal(size=(len(labels), dim)) / np.sqrt(dim))
     test_mask = np.tile(np.arange(per_class) >= train, classes)
     return PairedDataset(
         name=name,

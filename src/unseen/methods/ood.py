@@ -7,6 +7,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from unseen.core.arrays import unit_rows
+
 
 def msp(logits: np.ndarray) -> np.ndarray:
     """Maximum softmax probability (Hendrycks & Gimpel, ICLR 2017)."""
@@ -32,9 +34,7 @@ def mcm(image_features: np.ndarray, class_text_features: np.ndarray, temperature
     Vision-Language Representations*, NeurIPS 2022). Zero-shot: needs no training."""
     x = np.asarray(image_features, dtype=np.float64)
     t = np.asarray(class_text_features, dtype=np.float64)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
-    return softmax((x @ t.T) / temperature, axis=1).max(axis=1)
+    return softmax((unit_rows(x) @ unit_rows(t).T) / temperature, axis=1).max(axis=1)
 
 
 LOGIT_SCORES: dict[str, Callable[[np.ndarray], np.ndarray]] = {

@@ -20,6 +20,7 @@ import numpy as np
 
 from unseen.backbones.base import TextEncoder, encoder_identity
 from unseen.backbones.cache import FeatureCache
+from unseen.core.arrays import unit_rows
 from unseen.core.errors import DataError, EncoderError, UnknownNameError
 from unseen.data.model import ClassTable, ZSLDataset
 from unseen.semantics.templates import TemplateSet, template_set
@@ -63,17 +64,13 @@ def class_prompts(
     return prompts
 
 
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.finfo(np.float64).tiny)
-
-
 def _ensemble(encoder: TextEncoder, prompts: list[list[str]], batch_size: int) -> np.ndarray:
     flat = [p for group in prompts for p in group]
     owner = np.repeat(np.arange(len(prompts)), [len(group) for group in prompts])
-    embeddings = _unit_rows(encoder.encode_texts(flat, batch_size=batch_size).astype(np.float64))
+    embeddings = unit_rows(encoder.encode_texts(flat, batch_size=batch_size).astype(np.float64))
     sums = np.zeros((len(prompts), embeddings.shape[1]))
     np.add.at(sums, owner, embeddings)
-    return _unit_rows(sums).astype(np.float32)  # the mean's direction; its length drops out
+    return unit_rows(sums).astype(np.float32)  # the mean's direction; its length drops out
 
 
 def class_text_embeddings(
@@ -123,7 +120,7 @@ def _replace(classes: ClassTable, text: np.ndarray, kind: str) -> tuple[np.ndarr
 
 def _concat(classes: ClassTable, text: np.ndarray, kind: str) -> tuple[np.ndarray, str]:
     # Each block has unit norm per class, so attributes and text weigh equally in distances.
-    unit = _unit_rows(classes.semantics.astype(np.float64)).astype(np.float32)
+    unit = unit_rows(classes.semantics.astype(np.float64)).astype(np.float32)
     return np.concatenate([unit, text], axis=1), f"{classes.semantics_kind}+{kind}"
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unseen.core.device import as_tensor, cpu_generator, resolve_device
+from unseen.core.device import as_tensor, cpu_generator, resolve_device, score_in_chunks
 from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
@@ -168,12 +168,9 @@ class BilinearCompatibility(GZSLMethod):
         self._semantics = as_tensor(semantics, device)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
-        Xn = self._feature_norm(X)
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(Xn), SCORE_CHUNK):
-                chunk = as_tensor(Xn[start : start + SCORE_CHUNK], self._W.device)
-                out.append(bilinear_compatibility(chunk, self._W, self._semantics).cpu().numpy())
-        if not out:
-            return np.zeros((0, len(self._semantics)))
-        return np.concatenate(out)
+        return score_in_chunks(
+            lambda x: bilinear_compatibility(x, self._W, self._semantics),
+            self._feature_norm(X),
+            self._W.device,
+            SCORE_CHUNK,
+        )

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from unseen.core.device import as_tensor, resolve_device, stream
+from unseen.core.device import as_tensor, resolve_device, score_in_chunks, stream
 from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
@@ -240,6 +240,4 @@ class CADAVAE(GZSLMethod):
         )
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            mu, _ = self._enc_x(as_tensor(self._scaler(X), self._device))
-            return self._clf(mu).cpu().numpy()
+        return score_in_chunks(lambda x: self._clf(self._enc_x(x)[0]), self._scaler(X), self._device)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
-from unseen.core.device import as_tensor, resolve_device
+from unseen.core.device import as_tensor, resolve_device, score_in_chunks
 from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
@@ -15,7 +15,6 @@ from unseen.methods.registry import GZSL
 
 BINARIZE = ("mean", "zero")
 PRIOR_CLIP = 1e-2
-SCORE_CHUNK = 4096
 
 
 def binarize_attributes(S: np.ndarray, rule: str) -> np.ndarray:
@@ -115,14 +114,11 @@ class DAP(GZSLMethod):
         self._log_prior = as_tensor(log_prior, device)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
-        Xn = self._feature_norm(X)
         A = self._attributes
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(Xn), SCORE_CHUNK):
-                logits = as_tensor(Xn[start : start + SCORE_CHUNK], A.device) @ self._W + self._b
-                log_lik = nnf.logsigmoid(logits) @ A.T + nnf.logsigmoid(-logits) @ (1.0 - A).T
-                out.append((log_lik - self._log_prior).cpu().numpy())
-        if not out:
-            return np.zeros((0, len(A)))
-        return np.concatenate(out)
+
+        def posterior(x: torch.Tensor) -> torch.Tensor:
+            logits = x @ self._W + self._b
+            log_lik = nnf.logsigmoid(logits) @ A.T + nnf.logsigmoid(-logits) @ (1.0 - A).T
+            return log_lik - self._log_prior
+
+        return score_in_chunks(posterior, self._feature_norm(X), A.device)

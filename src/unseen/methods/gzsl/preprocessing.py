@@ -12,17 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from unseen.core.arrays import UNIT_EPS, unit_rows
+
 FEATURE_NORMS = ("none", "l2", "zscore")
 SEMANTIC_NORMS = ("none", "l2")
-
-_EPS = 1e-12
-
-
-def l2_rows(a: np.ndarray) -> np.ndarray:
-    """Each row divided by its Euclidean norm (all-zero rows stay zero)."""
-    a = np.asarray(a)
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
-    return a / np.maximum(norms, _EPS)
 
 
 @dataclass(frozen=True)
@@ -41,13 +34,13 @@ class FeatureNorm:
             return cls(kind)
         X = np.asarray(X, dtype=np.float64)
         std = X.std(axis=0)
-        mean, std = X.mean(axis=0), np.where(std > _EPS, std, 1.0)
+        mean, std = X.mean(axis=0), np.where(std > UNIT_EPS, std, 1.0)
         return cls(kind, mean.astype(np.float32), std.astype(np.float32))
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
         if self.kind == "l2":
-            return l2_rows(X).astype(np.float32)
+            return unit_rows(X).astype(np.float32)
         if self.kind == "zscore":
             return (X - self.mean) / self.std
         return X
@@ -58,7 +51,7 @@ def normalize_semantics(S: np.ndarray, kind: str) -> np.ndarray:
     if kind not in SEMANTIC_NORMS:
         raise ValueError(f"semantic_norm must be one of {SEMANTIC_NORMS}, got {kind!r}")
     S = np.asarray(S, dtype=np.float32)
-    return l2_rows(S).astype(np.float32) if kind == "l2" else S
+    return unit_rows(S).astype(np.float32) if kind == "l2" else S
 
 
 def seen_local_labels(labels: np.ndarray, seen_ids: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import eigh
 
+from unseen.core.arrays import unit_rows
 from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
@@ -13,7 +14,6 @@ from unseen.methods.gzsl.preprocessing import (
     SEMANTIC_NORMS,
     FeatureNorm,
     class_sums,
-    l2_rows,
     normalize_semantics,
     seen_local_labels,
 )
@@ -113,5 +113,5 @@ class SAE(GZSLMethod):
     def _scores(self, X: np.ndarray) -> np.ndarray:
         Xn = self._feature_norm(X).astype(np.float64)
         if self.params["space"] == "semantic":
-            return l2_rows(Xn @ self._W.T) @ l2_rows(self._semantics.astype(np.float64)).T
-        return l2_rows(Xn) @ l2_rows(self._semantics.astype(np.float64) @ self._W).T
+            return unit_rows(Xn @ self._W.T) @ unit_rows(self._semantics.astype(np.float64)).T
+        return unit_rows(Xn) @ unit_rows(self._semantics.astype(np.float64) @ self._W).T

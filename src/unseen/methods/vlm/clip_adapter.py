@@ -9,14 +9,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unseen.core.device import cpu_generator, resolve_device
+from unseen.core.device import cpu_generator, resolve_device, score_in_chunks
 from unseen.core.registry import HParam
 from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 from unseen.methods.vlm.training import (
     index_tensor,
     local_labels,
-    score_in_chunks,
     shuffled_batches,
     supported_classes,
     tensor,

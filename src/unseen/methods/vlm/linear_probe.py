@@ -6,13 +6,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from unseen.core.arrays import unit_rows
 from unseen.core.device import resolve_device
 from unseen.core.registry import HParam
 from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 from unseen.methods.vlm.search import accuracy, coarse_then_bisect, first_best, validation_among
 from unseen.methods.vlm.training import index_tensor, local_labels, supported_classes, tensor
-from unseen.methods.vlm.zero_shot import LOGIT_SCALE, unit_rows
+from unseen.methods.vlm.zero_shot import LOGIT_SCALE
 
 C_GRID = (1e6, 1e4, 1e2, 1.0, 1e-2, 1e-4, 1e-6)
 """CoOp's coarse search list for scikit-learn's ``C`` (``lpclip/linear_probe.py``), in its order."""

@@ -8,13 +8,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from unseen.core.arrays import unit_rows
 from unseen.core.device import resolve_device
 from unseen.core.registry import HParam
 from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 from unseen.methods.vlm.search import accuracy, validation_among
 from unseen.methods.vlm.training import index_tensor, local_labels, supported_classes, tensor
-from unseen.methods.vlm.zero_shot import unit_rows
 
 ALPHA_INIT_SCALE = 250.0
 """The official initial blending multiplier is this times the mean own-class text similarity."""

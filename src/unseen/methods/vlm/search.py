@@ -14,10 +14,10 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from unseen.core.arrays import unit_rows
 from unseen.core.errors import DataFormatError
 from unseen.methods.vlm.base import FewShotSet
 from unseen.methods.vlm.training import local_labels
-from unseen.methods.vlm.zero_shot import unit_rows
 
 T = TypeVar("T")
 

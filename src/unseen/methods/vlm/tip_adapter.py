@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from unseen.core.device import cpu_generator, resolve_device
+from unseen.core.arrays import unit_rows
+from unseen.core.device import cpu_generator, resolve_device, score_in_chunks
 from unseen.core.registry import HParam
 from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
@@ -16,12 +17,11 @@ from unseen.methods.vlm.search import accuracy, first_best, tip_adapter_grid, va
 from unseen.methods.vlm.training import (
     index_tensor,
     local_labels,
-    score_in_chunks,
     shuffled_batches,
     supported_classes,
     tensor,
 )
-from unseen.methods.vlm.zero_shot import LOGIT_SCALE, unit_rows
+from unseen.methods.vlm.zero_shot import LOGIT_SCALE
 
 ADAMW_EPS = 1e-4
 """The official Tip-Adapter-F optimizer's epsilon (AdamW, otherwise torch's defaults)."""

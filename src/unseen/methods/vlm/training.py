@@ -7,8 +7,6 @@ class list), and their columns keep the text-based scores each method defines fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 
@@ -43,12 +41,3 @@ def shuffled_batches(n: int, batch_size: int, generator: torch.Generator, device
     batches, the last one smaller (``drop_last=False``, as the reference data loaders)."""
     order = torch.randperm(n, generator=generator).to(device)
     return list(order.split(batch_size))
-
-
-@torch.no_grad()
-def score_in_chunks(
-    score: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray, device: torch.device
-) -> np.ndarray:
-    """``score`` applied to row chunks of ``X`` on ``device``, concatenated as a numpy array."""
-    starts = range(0, max(len(X), 1), SCORE_CHUNK)  # an empty X still gives a (0, C) result
-    return torch.cat([score(tensor(X[i : i + SCORE_CHUNK], device)).cpu() for i in starts]).numpy()

@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from unseen.core.arrays import unit_rows
 from unseen.methods.registry import VLM
 from unseen.methods.vlm.base import FewShotSet, VLMMethod
 
 LOGIT_SCALE = 100.0
 """CLIP's learned temperature after pre-training (``exp(4.6052)``), fixed by every adapter here."""
-
-
-def unit_rows(a: np.ndarray) -> np.ndarray:
-    """Rows of ``a`` scaled to unit L2 norm (all-zero rows stay zero), as float32."""
-    a = np.asarray(a, dtype=np.float32)
-    norms = np.linalg.norm(a, axis=-1, keepdims=True)
-    return a / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
 def zero_shot_logits(X_unit: np.ndarray, text_unit: np.ndarray) -> np.ndarray:

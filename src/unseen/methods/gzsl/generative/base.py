@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from unseen.core.device import as_tensor, resolve_device, stream
+from unseen.core.device import as_tensor, resolve_device, score_in_chunks, stream
 from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
@@ -104,9 +104,7 @@ class GenerativeGZSL(GZSLMethod):
         )
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            out = self._clf(self._embed(as_tensor(self._scaler(X), self._device)))
-        return out.cpu().numpy()
+        return score_in_chunks(lambda x: self._clf(self._embed(x)), self._scaler(X), self._device)
 
     def _build(self, train: TrainSet, generator: torch.Generator) -> None:
         raise NotImplementedError
