@@ -75,6 +75,29 @@ def test_npz_domains_round_trip(tmp_path):
     assert data.n_classes == 3 and data.domain_names == ("x", "y") and data.input_shape == (4,)
 
 
+def _npz_domains(path, labels, domains):
+    np.savez(
+        path,
+        features=np.random.default_rng(0).normal(size=(len(labels), 4)).astype(np.float32),
+        labels=labels,
+        domains=domains,
+        class_names=np.array(["a", "b", "c"]),
+        domain_names=np.array(["x", "y"]),
+    )
+    return f"npz-domains:{path}"
+
+
+def test_npz_domains_refuse_fractional_ids_and_a_domain_without_a_class(tmp_path):
+    spec = _npz_domains(tmp_path / "f.npz", np.arange(12) % 3 + 0.4, np.arange(12) % 2)
+    with pytest.raises(DataFormatError, match=r"'labels' must hold whole numbers .* holds 0.4 at position 0"):
+        load_domains(spec)
+    whole = _npz_domains(tmp_path / "w.npz", (np.arange(12) % 3).astype(float), np.arange(12) % 2)
+    assert load_domains(whole).labels.tolist() == (np.arange(12) % 3).tolist()  # MATLAB-style doubles
+    lacking = _npz_domains(tmp_path / "l.npz", np.array([0, 1, 2, 0, 1, 0]), np.array([0, 0, 0, 1, 1, 1]))
+    with pytest.raises(DataFormatError, match=r"domain 'y' has no sample of class\(es\) \['c'\]"):
+        load_domains(lacking)
+
+
 def test_mat_domains_errors_name_the_file_and_the_fix(tmp_path):
     with pytest.raises(DataFileNotFound, match="does not exist"):
         load_domains(f"mat-domains:{tmp_path / 'none'}")

@@ -99,7 +99,7 @@ def test_a_domain_without_some_class_is_an_error_naming_it(tmp_path):
     rows.append(["photo/cat/0.png", "cat", "photo"])
     with open(manifest, "w", newline="") as fh:
         csv.writer(fh).writerows(rows)
-    with pytest.raises(DataFormatError, match=r"domain 'photo' has no image of class\(es\) \['dog'\]"):
+    with pytest.raises(DataFormatError, match=r"domain 'photo' has no sample of class\(es\) \['dog'\]"):
         load_domains(f"manifest:{manifest}?size=36")
     shutil.rmtree(root / "photo" / "dog")
     with pytest.raises(DataFormatError, match=r"domain 'photo' lacks class folder\(s\) \['dog'\]"):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unseen.core.arrays import unit_rows
+from unseen.core.arrays import unit_rows, whole_numbers
 from unseen.core.errors import DataFileNotFound, DataFormatError, SplitError, UnknownNameError
 from unseen.data.hashing import hash_arrays
 from unseen.data.matfile import read_mat
@@ -151,6 +151,20 @@ def _normalization(spec: DataSpec) -> Callable[[np.ndarray], np.ndarray]:
     return NORMALIZATIONS[name]
 
 
+def require_every_class(dataset: DomainDataset, where: str) -> None:
+    """Refuse a dataset (multi-domain, or image files with domains) with a domain that lacks a
+    class: every domain needs every class (DomainBed's rule)."""
+    for k, domain in enumerate(dataset.domain_names):
+        present = set(dataset.labels[dataset.domains == k].tolist())
+        missing = [c for i, c in enumerate(dataset.class_names) if i not in present]
+        if missing:
+            raise DataFormatError(
+                f"{where}: domain '{domain}' has no sample of class(es) {missing}; every domain needs "
+                "every class (DomainBed's rule): add samples of them to the domain, or leave the "
+                "domain out."
+            )
+
+
 @register_domain_scheme(
     "mat-domains",
     help="mat-domains:DIR[?normalize=none|l2|l1] - one .mat per domain (keys fts|feas + labels), "
@@ -178,11 +192,11 @@ def load_mat_domains(spec: DataSpec) -> DomainDataset:
                 f"{[f'{a}+{b}' for a, b in FEATURE_KEYS]}; found keys {sorted(content)}."
             )
         x = np.asarray(content[keys[0]], dtype=np.float64)
-        y = np.asarray(content[keys[1]]).reshape(-1)
+        y = whole_numbers(np.asarray(content[keys[1]]).reshape(-1), f"{path}: '{keys[1]}'")
         if x.ndim != 2 or len(x) != len(y):
             raise DataFormatError(f"{path}: '{keys[0]}' must be (n, d) with n = len('{keys[1]}') = {len(y)}.")
         features.append(x)
-        labels.append(y.astype(np.int64))
+        labels.append(y)
         domains.append(np.full(len(y), k))
         names.append(path.stem.split("_")[0].lower())
     dims = {f.shape[1] for f in features}
@@ -192,7 +206,7 @@ def load_mat_domains(spec: DataSpec) -> DomainDataset:
         )
     y = np.concatenate(labels)
     classes = np.unique(y)
-    return DomainDataset(
+    dataset = DomainDataset(
         name=folder.name,
         inputs=normalize(np.vstack(features)).astype(np.float32),
         labels=np.searchsorted(classes, y),
@@ -201,6 +215,8 @@ def load_mat_domains(spec: DataSpec) -> DomainDataset:
         domain_names=tuple(names),
         source=spec.text,
     )
+    require_every_class(dataset, f"data spec '{spec.text}'")
+    return dataset
 
 
 @register_domain_scheme(
@@ -223,12 +239,14 @@ def load_npz_domains(spec: DataSpec) -> DomainDataset:
     ]
     if missing:
         raise DataFormatError(f"{path}: missing array(s) {missing}; found {sorted(content)}.")
-    return DomainDataset(
+    dataset = DomainDataset(
         name=path.stem,
         inputs=_normalization(spec)(content["features"].astype(np.float64)).astype(np.float32),
-        labels=content["labels"].astype(np.int64),
-        domains=content["domains"].astype(np.int64),
+        labels=whole_numbers(content["labels"], f"{path}: 'labels'"),
+        domains=whole_numbers(content["domains"], f"{path}: 'domains'"),
         class_names=tuple(str(c) for c in content["class_names"]),
         domain_names=tuple(str(d) for d in content["domain_names"]),
         source=spec.text,
     )
+    require_every_class(dataset, str(path))
+    return dataset

@@ -35,7 +35,7 @@ import numpy as np
 
 from unseen.core.errors import DataFormatError, SpecError
 from unseen.core.images import EFFICIENTNET_LITE, crop_and_resize
-from unseen.data.domains import DomainDataset, register_domain_scheme
+from unseen.data.domains import DomainDataset, register_domain_scheme, require_every_class
 from unseen.data.images import ImageDataset, load_folder, load_manifest
 from unseen.data.specs import DataSpec
 
@@ -71,15 +71,7 @@ def _check_domains(images: ImageDataset, where: str) -> None:
             "at least two: lay the images out as ROOT/domain/class/image, or give a manifest a "
             "'domain' column."
         )
-    for k, domain in enumerate(images.domain_names):
-        present = set(images.labels[images.domains == k].tolist())
-        missing = [c for i, c in enumerate(images.class_names) if i not in present]
-        if missing:
-            raise DataFormatError(
-                f"{where}: domain '{domain}' has no image of class(es) {missing}; every domain needs "
-                "every class (DomainBed's rule): add images of them to the domain, or leave the "
-                "domain out."
-            )
+    require_every_class(images, where)
 
 
 def decode(images: ImageDataset, size: int) -> np.ndarray:

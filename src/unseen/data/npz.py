@@ -102,7 +102,8 @@ def _int_vector(arr: np.ndarray, path: Path, key: str) -> np.ndarray:
         kind = "whole-number floats" if arr.dtype.kind == "f" else f"dtype {arr.dtype}"
         raise DataFormatError(
             f"npz file '{path}': key '{key}' must be a 1-D integer array, got shape {arr.shape} "
-            f"with {kind}. Fix: save np.asarray({key}, dtype=np.int64).ravel()."
+            f"with {kind}. Fix: save whole-number ids as integers (np.rint({key}).astype(np.int64)); "
+            f"map other values to ids first (np.unique({key}, return_inverse=True)[1])."
         )
     return arr.astype(np.int64)
 

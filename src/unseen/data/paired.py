@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unseen.core.arrays import unit_rows
+from unseen.core.arrays import unit_rows, whole_numbers
 from unseen.core.errors import DataFileNotFound, DataFormatError, UnknownNameError
 from unseen.data.hashing import hash_arrays
 from unseen.data.specs import DataSpec, SchemeRegistry
@@ -226,7 +226,7 @@ def load_features(spec: DataSpec) -> PairedDataset:
     return PairedDataset(
         name=path.stem,
         features=content["features"][keep],
-        labels=content["labels"][keep].astype(np.int64),
+        labels=whole_numbers(content["labels"], f"{path}: 'labels'")[keep],
         class_names=class_names,
         class_text=_class_text(Path(text_path), spec.text, class_names) if text_path else None,
         test_mask=content["test_mask"][keep] if "test_mask" in content else None,
