@@ -39,6 +39,9 @@ def test_each_method_declares_its_name_paper_and_valid_hyperparameters(family, n
         assert defaults[h.name] == h.default
     with pytest.raises(HyperparameterError, match="unknown hyperparameter"):
         resolve_hparams(hparams, {"not_a_hyperparameter": 1}, owner=name)
+    by_name = {h.name: h for h in hparams}
+    for length in cls.selected_on_validation:  # a protocol picks these from checkpoints: counts
+        assert type(by_name[length].default) is int, f"{name}: {length} is not an integer hyperparameter"
     for h in hparams:
         if h.draw is not None:  # random search draws only values the declaration allows
             for seed in range(20):

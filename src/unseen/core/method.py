@@ -27,6 +27,11 @@ class Method:
     paper: ClassVar[str] = ""
     hparams: ClassVar[tuple[HParam, ...]] = ()
     role: ClassVar[str] = "method"
+    selected_on_validation: ClassVar[tuple[str, ...]] = ()
+    """Integer hyperparameters (training lengths) that a protocol chooses for the method, from the
+    checkpoints the method offers while it trains on the validation task."""
+    tuned_on_validation: ClassVar[tuple[str, ...]] = ()
+    """What the method chooses by itself on the validation set it is given (its ``selected``)."""
 
     @classmethod
     def declared_hparams(cls) -> tuple[HParam, ...]:

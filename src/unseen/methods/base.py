@@ -24,8 +24,6 @@ class GZSLMethod(Method):
     table; higher means more likely. Protocols turn scores into predictions and metrics.
     """
 
-    selected_on_validation: ClassVar[tuple[str, ...]] = ()
-    """Integer hyperparameters (training lengths) that protocols choose from a validation curve."""
     dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     """Per-benchmark settings from the paper, keyed by xlsa17 name (AWA1, AWA2, CUB, SUN, FLO, APY)."""
     fast_hparams: ClassVar[dict[str, Any]] = {}

@@ -75,7 +75,6 @@ class VLMMethod(Method):
     """
 
     needs_text: ClassVar[bool] = True
-    tuned_on_validation: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, seed: int = 0, device: str | None = None, **hparams: Any) -> None:
         self._set_params(hparams, seed, device)
