@@ -89,7 +89,7 @@ class FCLSWGAN(GenerativeGZSL):
         feat_dim, att_dim, h = self._X.shape[1], self._S.shape[1], p["hidden"]
         self.noise_dim = att_dim
         self._G = init_weights(ConditionalGenerator(att_dim, att_dim, h, feat_dim, "relu"), generator).to(dev)
-        self._D = init_weights(Critic(feat_dim, att_dim, h), generator).to(dev)
+        self._D = init_weights(Critic(feat_dim, att_dim, self._critic_hidden()), generator).to(dev)
         self._opt_g, self._opt_d = self._adam(self._G, p["lr"]), self._adam(self._D, p["lr"])
         seen = train.classes.seen_ids
         self._y_local = torch.as_tensor(seen_local_labels(np.asarray(train.labels), seen), device=dev)
@@ -103,6 +103,9 @@ class FCLSWGAN(GenerativeGZSL):
             beta1=0.5,
             batch_size=100,
         ).requires_grad_(False)
+
+    def _critic_hidden(self) -> int:
+        return self.params["hidden"]
 
     def _train_epoch(self, sampler: BatchSampler, generator: torch.Generator) -> None:
         p = self.params

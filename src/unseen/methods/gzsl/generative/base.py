@@ -99,7 +99,7 @@ class GenerativeGZSL(GZSLMethod):
             p["cls_epochs"],
             gen,
             lr=p["cls_lr"],
-            batch_size=p["syn_per_class"],
+            batch_size=self._classifier_batch_size(),
             on_epoch=offer if self.monitored else None,
         )
 
@@ -118,6 +118,10 @@ class GenerativeGZSL(GZSLMethod):
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         return X
+
+    def _classifier_batch_size(self) -> int:
+        """The final classifier's batch (the official codes': the synthetic count per class)."""
+        return self.params["syn_per_class"]
 
     def _adam(self, module: torch.nn.Module, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999), fused=True)
