@@ -41,11 +41,13 @@ class ERM(SingleObjective):
 
 
 class _AnnealedPenalty(SingleObjective):
-    """Risk + penalty whose weight is 1 for the first ``anneal`` steps and ``lambda`` after, when
-    the optimizer is reset (Adam's moments were fitted to the small-penalty objective)."""
+    """Risk + penalty whose weight is ``warmup_weight`` (1) for the first ``anneal`` steps and
+    ``lambda`` after, when the optimizer is reset (Adam's moments were fitted to the
+    small-penalty objective)."""
 
     weight_name = ""
     anneal_name = ""
+    warmup_weight = 1.0
 
     def _build(self) -> None:
         self.update_count = 0
@@ -53,7 +55,8 @@ class _AnnealedPenalty(SingleObjective):
     def _weight(self, commit: bool) -> float:
         if commit and self.update_count == self.params[self.anneal_name]:
             self.optimizer = self._optimizer(self.network.parameters())
-        return self.params[self.weight_name] if self.update_count >= self.params[self.anneal_name] else 1.0
+        annealed = self.update_count >= self.params[self.anneal_name]
+        return self.params[self.weight_name] if annealed else self.warmup_weight
 
     def _count(self, commit: bool) -> None:
         if commit:
