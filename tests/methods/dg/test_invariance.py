@@ -61,3 +61,47 @@ def test_causirl_has_no_penalty_when_a_half_has_fewer_than_two_rows():
     x, y = _minibatches(n_domains=1, n=2)[0]
     _, logs = algo.objective([(x, y)])  # two rows: one half has at most one
     assert logs["penalty"].item() == 0.0
+
+
+def test_ib_irm_combines_irm_and_the_bottleneck_with_their_own_schedules():
+    hparams = {"mlp_width": 16, "irm_lambda": 7.0, "irm_penalty_anneal_iters": 1}
+    hparams |= {"ib_lambda": 5.0, "ib_penalty_anneal_iters": 2}
+    algo = DG["ib-irm"]((5,), 3, 3, hparams, seed=0)
+    batches = _minibatches()
+    for step in range(3):
+        optimizer = algo.optimizer
+        loss, logs = algo.objective(batches)
+        irm_weight, ib_weight = (1.0 if step < 1 else 7.0), (0.0 if step < 2 else 5.0)
+        expected = logs["nll"] + irm_weight * logs["irm_penalty"] + ib_weight * logs["ib_penalty"]
+        torch.testing.assert_close(loss.detach(), expected)
+        with torch.no_grad():
+            variance = torch.stack([algo.featurizer(x).var(dim=0).mean() for x, _ in batches]).mean()
+        torch.testing.assert_close(logs["ib_penalty"], variance)
+        assert (algo.optimizer is optimizer) == (step == 0)  # restarts at steps 1 and 2
+        algo._step(loss)
+
+
+def test_iga_penalises_the_spread_of_the_domain_gradients_and_vanishes_when_they_agree():
+    algo = DG["iga"]((5,), 3, 3, {"mlp_width": 16, "penalty": 2.0}, seed=0)
+    batches = _minibatches()
+    params = list(algo.network.parameters())
+    grads = [torch.autograd.grad(F.cross_entropy(algo.predict(x), y), params) for x, y in batches]
+    mean = [torch.stack(g).mean(0) for g in zip(*grads, strict=True)]
+    spread = sum((g - m).pow(2).sum() for grad in grads for g, m in zip(grad, mean, strict=True))
+    loss, logs = algo.objective(batches)
+    torch.testing.assert_close(logs["penalty"], spread)
+    torch.testing.assert_close(loss.detach(), logs["loss"] + 2.0 * spread)
+    same = [batches[0]] * 3
+    _, agreeing = algo.objective(same)
+    assert agreeing["penalty"].item() < 1e-12
+
+
+def test_sand_mask_by_hand():
+    from unseen.methods.dg.algorithms import sand_mask
+
+    grads = torch.tensor([[1.0, 1.0, 2.0], [3.0, -1.0, 2.0]])  # two domains, three entries
+    # entry 0: signs agree (1), var 2 -> tanh(10 * (1 - 0.5) / 2) ; entry 1: disagree (0) -> 0;
+    # entry 2: agree, var 0 -> tanh(+inf) = 1
+    mask = torch.tensor([torch.tanh(torch.tensor(2.5)).item(), 0.0, 1.0])
+    expected = mask * grads.mean(0) / (1e-10 + mask.mean())
+    torch.testing.assert_close(sand_mask(grads, tau=0.5, k=10.0), expected)

@@ -1,15 +1,16 @@
-"""Representation penalties of DomainBed's later additions: IB-ERM's information bottleneck and
-CausIRL's distance between two random halves of the pooled features."""
+"""Representation penalties of DomainBed's later additions: IB-ERM's and IB-IRM's information
+bottleneck and CausIRL's distance between two random halves of the pooled features."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from unseen.core.registry import HParam
-from unseen.methods.dg.algorithms import _AnnealedPenalty
+from unseen.methods.dg.algorithms import IRM, _AnnealedPenalty
 from unseen.methods.dg.base import Minibatches, per_domain_losses
 from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
-from unseen.methods.dg.penalties import coral_penalty, mmd_penalty
+from unseen.methods.dg.penalties import coral_penalty, irm_penalty, mmd_penalty
 from unseen.methods.registry import DG
 
 
@@ -53,6 +54,43 @@ class IBERM(_AnnealedPenalty):
         loss = nll + weight * penalty
         self._count(commit)
         return loss, {"loss": loss.detach(), "nll": nll.detach(), "penalty": penalty.detach()}
+
+
+@DG.register("ib-irm")
+class IBIRM(SingleObjective):
+    """IB-IRM (Ahuja et al., NeurIPS 2021; DomainBed's ``IB_IRM``): IRMv1's penalty (weight 1 for
+    the first ``irm_penalty_anneal_iters`` steps, ``irm_lambda`` after) plus IB-ERM's bottleneck
+    (weight 0 for the first ``ib_penalty_anneal_iters`` steps, ``ib_lambda`` after); Adam
+    restarts at either switch."""
+
+    paper = IBERM.paper
+    hparams = IRM.hparams + IBERM.hparams
+
+    def _build(self) -> None:
+        self.update_count = 0
+
+    def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
+        p, count = self.params, self.update_count
+        if commit and count in (p["irm_penalty_anneal_iters"], p["ib_penalty_anneal_iters"]):
+            self.optimizer = self._optimizer(self.network.parameters())
+        irm_weight = p["irm_lambda"] if count >= p["irm_penalty_anneal_iters"] else 1.0
+        ib_weight = p["ib_lambda"] if count >= p["ib_penalty_anneal_iters"] else 0.0
+        feats = self.domain_features(minibatches)
+        logits = self.classifier(torch.cat(feats)).split([len(f) for f in feats])
+        nll = torch.stack(
+            [F.cross_entropy(z, y) for z, (_, y) in zip(logits, minibatches, strict=True)]
+        ).mean()
+        irm = torch.stack([irm_penalty(z, y) for z, (_, y) in zip(logits, minibatches, strict=True)]).mean()
+        ib = torch.stack([f.var(dim=0).mean() for f in feats]).mean()
+        loss = nll + irm_weight * irm + ib_weight * ib
+        if commit:
+            self.update_count += 1
+        return loss, {
+            "loss": loss.detach(),
+            "nll": nll.detach(),
+            "irm_penalty": irm.detach(),
+            "ib_penalty": ib.detach(),
+        }
 
 
 class _CausIRL(SingleObjective):
