@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -103,3 +104,32 @@ def test_update_rule_and_wrapper_hyperparameters_are_declared_by_the_options(tmp
     without.write_text(sweep.read_text().replace('update_rule = "sam"\n', ""))
     with pytest.raises(SpecError, match=r"unknown hyperparameter\(s\) \['rho'\]"):
         plan(load_sweep(without).runs)
+
+
+def test_several_datasets_add_domainbeds_averages_table(tmp_path):
+    sweep = tmp_path / "two.toml"
+    sweep.write_text(
+        '[[runs]]\ntask = "dg"\ndata = ["builtin:rotated-digits", "builtin:colored-digits"]\n'
+        'methods = ["erm"]\nseeds = [0, 1]\n'
+        "[runs.options]\ntest_env = [0, 1]\nsteps = 2\ncheckpoint_freq = 1\n"
+    )
+    planned = plan(load_sweep(sweep).runs)
+    store = ResultStore(tmp_path / "two.sqlite")
+    assert launch(planned, store, make_executor("serial")).done == 8
+    rows = store.records(status=None)
+    *per_dataset, averages = build_tables(rows, [p.identity for p in planned], "training-val")
+    names = [t.protocol.removeprefix("dg-lodo-v1 on ") for t in per_dataset]
+    assert sorted(names) == ["colored-digits", "rotated-digits"]
+    assert averages.protocol == "dg-lodo-v1 averages" and averages.columns == names  # same order
+    picks = {}
+    for record in (r["record"] for r in rows):
+        pick = SELECTIONS["training-val"]([record])
+        picks[record["data"]["name"], record["trial_seed"], record["test_envs"][0]] = 100.0 * pick["test_acc"]
+    for name in averages.columns:
+        per_trial = [np.mean([picks[name, seed, env] for env in (0, 1)]) for seed in (0, 1)]
+        assert averages.cells["erm", name].text() == format_mean_spread(per_trial)
+    row = averages.body()[0]
+    means = [np.mean([np.mean([picks[n, s, e] for e in (0, 1)]) for s in (0, 1)]) for n in averages.columns]
+    assert row[-1] == f"{np.mean(means):.1f}"
+    assert "dg-lodo-v1 averages" in render([averages], "latex")
+    store.close()

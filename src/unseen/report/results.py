@@ -6,7 +6,9 @@ Few-shot: one table per (protocol, dataset); rows are methods, columns are shot 
 TTA: one table per target dataset; rows are methods with their source model, columns are the
 streams' target domains.
 DG: one table per dataset; rows are algorithms, columns are test domains plus their average; a
-cell is the model-selected test accuracy, aggregated over trial seeds.
+cell is the model-selected test accuracy, aggregated over trial seeds. With several datasets,
+DomainBed's averages table follows: algorithms x datasets, each cell the mean over the dataset's
+test domains per trial seed, then aggregated over trial seeds.
 
 A cell is filled only when every run it expects is done; otherwise it says why: ``failed k/n``,
 ``incomplete k/n`` (runs still marked running: in flight or interrupted) and ``not run k/n``,
@@ -333,6 +335,7 @@ def dg_tables(
     picks = {key: SELECTIONS[select](records) for key, records in cells(done).items()}
     domain_names = {r["data"]["hash"]: (r["data"]["name"], r["data"]["domains"]) for r in done}
     tables: dict[str, dict[tuple[str, str], Cell]] = defaultdict(dict)
+    trials: dict[tuple[str, str], dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for rid, e in finals:
         data, test = e["data_hash"], e["test_envs"][0]
         cell = tables[data].setdefault((e["method"], str(test)), Cell([], 0, 0, 0))
@@ -340,8 +343,10 @@ def dg_tables(
         row = by_id.get(rid)
         status = row["status"] if row else None
         pick = picks.get((data, e["method"], test, e["trial_seed"]))
+        trial = trials[data, e["method"]][e["trial_seed"]]
         if status == "done" and pick is not None:
             cell.values.append(100.0 * pick["test_acc"])
+            trial[test] = 100.0 * pick["test_acc"]
         elif status == "done":
             cell.unselected += 1
             cell.unselected_reason = UNSELECTED_REASONS.get(select, f"no {select} pick")
@@ -366,4 +371,39 @@ def dg_tables(
                 "test domains",
             )
         )
+    if len(out) > 1:
+        out.append(_dg_averages(tables, trials, domain_names, select))
     return out
+
+
+def _dg_averages(
+    tables: dict[str, dict[tuple[str, str], Cell]],
+    trials: dict[tuple[str, str], dict[int, dict[int, float]]],
+    domain_names: dict[str, tuple[str, Any]],
+    select: str,
+) -> ResultTable:
+    """DomainBed's "Averages" table: algorithms x datasets. A cell is, per trial seed, the mean
+    over the dataset's test domains, then mean ± SE over trial seeds; a trial lacking a test
+    domain's pick is counted, not averaged."""
+    cells: dict[tuple[str, str], Cell] = {}
+    columns = []
+    for data, cells_ in sorted(tables.items()):
+        name = domain_names.get(data, (data, None))[0]
+        columns.append(name)
+        tests = {int(t) for _, t in cells_}
+        for method in {m for m, _ in cells_}:
+            by_trial = trials[data, method]
+            averages = [float(np.mean(list(v.values()))) for v in by_trial.values() if set(v) == tests]
+            cell = Cell(averages, len(by_trial), 0, 0, len(by_trial) - len(averages))
+            cell.unselected_reason = "trials without every test domain"
+            cells[method, name] = cell
+    return ResultTable(
+        "dg",
+        "dg-lodo-v1 averages",
+        "test acc",
+        f"per trial seed, the mean accuracy (%) over the dataset's test domains; model selection: {select}",
+        columns,
+        sorted({m for m, _ in cells}),
+        cells,
+        "datasets",
+    )
