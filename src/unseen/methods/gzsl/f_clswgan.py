@@ -119,12 +119,19 @@ class FCLSWGAN(GenerativeGZSL):
                 self._D.backward_wgan_gp(x, fake, a, generator, p["gp_weight"])
                 self._opt_d.step()
             fake = self._G(gaussian((len(idx), self.noise_dim), generator, self._device), a)
-            cls_loss = nn.functional.nll_loss(self._pretrained(fake), self._y_local[idx])
             with frozen(self._D):
-                loss_g = -self._D(fake, a).mean() + p["cls_weight"] * cls_loss
+                loss_g = self._generator_loss(fake, a, self._y_local[idx], generator)
             self._opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self._opt_g.step()
+
+    def _generator_loss(
+        self, fake: torch.Tensor, a: torch.Tensor, y_local: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """The generator's loss on ``fake`` features of the seen classes ``y_local``: the WGAN
+        term and the frozen classifier's NLL."""
+        cls_loss = nn.functional.nll_loss(self._pretrained(fake), y_local)
+        return -self._D(fake, a).mean() + self.params["cls_weight"] * cls_loss
 
     def _generate(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return self._G(z, a)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
-from torch import nn
 
 from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.gzsl.f_clswgan import FCLSWGAN
-from unseen.methods.gzsl.generative import BatchSampler, frozen, gaussian
+from unseen.methods.gzsl.generative import gaussian
 from unseen.methods.gzsl.generative.base import COMMON_HPARAMS
 from unseen.methods.registry import GZSL
 
@@ -103,33 +102,18 @@ class LisGAN(FCLSWGAN):
     def _classifier_batch_size(self) -> int:
         return 2 * self.params["syn_per_class"]
 
-    def _train_epoch(self, sampler: BatchSampler, generator: torch.Generator) -> None:
+    def _generator_loss(
+        self, fake: torch.Tensor, a: torch.Tensor, y_local: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         p = self.params
-        steps, k = -(-len(self._X) // sampler.batch), p["critic_iters"]
         m, n_seen = p["class_soul_samples"], len(self._seen_semantics)
-        for step in sampler.draw(steps * k).view(steps, k, -1):
-            for idx in step:
-                x, a = self._X[idx], self._S[self._y[idx]]
-                with torch.no_grad():
-                    fake = self._G(gaussian((len(idx), self.noise_dim), generator, self._device), a)
-                self._opt_d.zero_grad(set_to_none=True)
-                self._D.backward_wgan_gp(x, fake, a, generator, p["gp_weight"])
-                self._opt_d.step()
-            y = self._y_local[idx]
-            fake = self._G(gaussian((len(idx), self.noise_dim), generator, self._device), a)
-            cls_loss = nn.functional.nll_loss(self._pretrained(fake), y)
-            per_class = self._G(
-                gaussian((n_seen * m, self.noise_dim), generator, self._device),
-                self._seen_semantics.repeat_interleave(m, dim=0),
-            )
-            prototypes = per_class.view(n_seen, m, -1).mean(dim=1)
-            with frozen(self._D):
-                loss_g = (
-                    -self._D(fake, a).mean()
-                    + p["cls_weight"] * cls_loss
-                    + p["sample_soul_weight"] * nearest_soul_distance(fake, self._souls[y])
-                    + p["class_soul_weight"] * nearest_soul_distance(prototypes, self._souls)
-                )
-            self._opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            self._opt_g.step()
+        per_class = self._G(
+            gaussian((n_seen * m, self.noise_dim), generator, self._device),
+            self._seen_semantics.repeat_interleave(m, dim=0),
+        )
+        prototypes = per_class.view(n_seen, m, -1).mean(dim=1)
+        return (
+            super()._generator_loss(fake, a, y_local, generator)
+            + p["sample_soul_weight"] * nearest_soul_distance(fake, self._souls[y_local])
+            + p["class_soul_weight"] * nearest_soul_distance(prototypes, self._souls)
+        )
