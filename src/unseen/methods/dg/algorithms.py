@@ -40,23 +40,47 @@ class ERM(SingleObjective):
         return loss, {"loss": loss.detach()}
 
 
+def annealed_penalty_hparams(
+    prefix: str, default: float, grid: tuple[float, ...], weight_help: str, anneal_help: str
+) -> tuple[HParam, HParam]:
+    """DomainBed's pair for a penalty switched on after an annealing period: its weight
+    ``{prefix}_lambda`` (searched log-uniformly over 10^-1..10^5) and ``{prefix}_penalty_anneal_iters``
+    (default 500, searched log-uniformly over 10^0..10^4)."""
+    return (
+        HParam(
+            f"{prefix}_lambda",
+            default,
+            grid=grid,
+            help=weight_help,
+            draw=lambda r: float(10 ** r.uniform(-1, 5)),
+        ),
+        HParam(
+            f"{prefix}_penalty_anneal_iters",
+            500,
+            low=0,
+            help=anneal_help,
+            draw=lambda r: int(10 ** r.uniform(0, 4)),
+        ),
+    )
+
+
 class _AnnealedPenalty(SingleObjective):
     """Risk + penalty whose weight is ``warmup_weight`` (1) for the first ``anneal`` steps and
     ``lambda`` after, when the optimizer is reset (Adam's moments were fitted to the
     small-penalty objective)."""
 
-    weight_name = ""
-    anneal_name = ""
+    prefix = ""
+    """Names the hyperparameters: ``{prefix}_lambda`` and ``{prefix}_penalty_anneal_iters``."""
     warmup_weight = 1.0
 
     def _build(self) -> None:
         self.update_count = 0
 
     def _weight(self, commit: bool) -> float:
-        if commit and self.update_count == self.params[self.anneal_name]:
+        anneal = self.params[f"{self.prefix}_penalty_anneal_iters"]
+        if commit and self.update_count == anneal:
             self.optimizer = self._optimizer(self.network.parameters())
-        annealed = self.update_count >= self.params[self.anneal_name]
-        return self.params[self.weight_name] if annealed else self.warmup_weight
+        return self.params[f"{self.prefix}_lambda"] if self.update_count >= anneal else self.warmup_weight
 
     def _count(self, commit: bool) -> None:
         if commit:
@@ -68,23 +92,8 @@ class IRM(_AnnealedPenalty):
     """Invariant Risk Minimization, IRMv1 penalty (Arjovsky et al., arXiv 2019)."""
 
     paper = "Arjovsky et al., Invariant Risk Minimization (arXiv 2019)"
-    hparams = (
-        HParam(
-            "irm_lambda",
-            1e2,
-            grid=(1e1, 1e2, 1e3),
-            help="penalty weight",
-            draw=lambda r: float(10 ** r.uniform(-1, 5)),
-        ),
-        HParam(
-            "irm_penalty_anneal_iters",
-            500,
-            low=0,
-            help="steps at weight 1",
-            draw=lambda r: int(10 ** r.uniform(0, 4)),
-        ),
-    )
-    weight_name, anneal_name = "irm_lambda", "irm_penalty_anneal_iters"
+    hparams = annealed_penalty_hparams("irm", 1e2, (1e1, 1e2, 1e3), "penalty weight", "steps at weight 1")
+    prefix = "irm"
 
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         weight = self._weight(commit)
@@ -106,23 +115,8 @@ class VREx(_AnnealedPenalty):
     """Risk Extrapolation, variance penalty V-REx (Krueger et al., ICML 2021)."""
 
     paper = "Krueger et al., Out-of-Distribution Generalization via Risk Extrapolation (ICML 2021)"
-    hparams = (
-        HParam(
-            "vrex_lambda",
-            1e1,
-            grid=(1e0, 1e1, 1e2),
-            help="penalty weight",
-            draw=lambda r: float(10 ** r.uniform(-1, 5)),
-        ),
-        HParam(
-            "vrex_penalty_anneal_iters",
-            500,
-            low=0,
-            help="steps at weight 1",
-            draw=lambda r: int(10 ** r.uniform(0, 4)),
-        ),
-    )
-    weight_name, anneal_name = "vrex_lambda", "vrex_penalty_anneal_iters"
+    hparams = annealed_penalty_hparams("vrex", 1e1, (1e0, 1e1, 1e2), "penalty weight", "steps at weight 1")
+    prefix = "vrex"
 
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         weight = self._weight(commit)

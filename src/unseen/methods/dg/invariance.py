@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from unseen.core.registry import HParam
-from unseen.methods.dg.algorithms import IRM, _AnnealedPenalty
+from unseen.methods.dg.algorithms import IRM, _AnnealedPenalty, annealed_penalty_hparams
 from unseen.methods.dg.base import Minibatches, per_domain_losses
 from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
 from unseen.methods.dg.penalties import coral_penalty, irm_penalty, mmd_penalty
@@ -27,23 +27,10 @@ class IBERM(_AnnealedPenalty):
         "Ahuja et al., Invariance Principle Meets Information Bottleneck for Out-of-Distribution "
         "Generalization (NeurIPS 2021)"
     )
-    hparams = (
-        HParam(
-            "ib_lambda",
-            1e2,
-            grid=(1e1, 1e2, 1e3),
-            help="bottleneck weight",
-            draw=lambda r: float(10 ** r.uniform(-1, 5)),
-        ),
-        HParam(
-            "ib_penalty_anneal_iters",
-            500,
-            low=0,
-            help="steps without the penalty",
-            draw=lambda r: int(10 ** r.uniform(0, 4)),
-        ),
+    hparams = annealed_penalty_hparams(
+        "ib", 1e2, (1e1, 1e2, 1e3), "bottleneck weight", "steps without the penalty"
     )
-    weight_name, anneal_name = "ib_lambda", "ib_penalty_anneal_iters"
+    prefix = "ib"
     warmup_weight = 0.0
 
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
