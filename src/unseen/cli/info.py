@@ -55,6 +55,7 @@ DATA_COMMANDS = {
     "multi-domain": "dg, tta",
     "image": "extract, tta with --encoder",
     "few-shot (paired embedding)": "fewshot",
+    "zero-shot multi-domain": "gzsl-dg",
 }
 
 

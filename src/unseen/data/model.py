@@ -333,61 +333,19 @@ class ZSLDataset:
         seeded draw of ``pseudo_unseen_fraction`` of the seen classes. Samples of the remaining
         (pseudo-seen) classes are divided per class into a training part and a held-out seen part
         (``seen_holdout_fraction``, seeded). Real unseen classes and all test samples are absent,
-        and class ids are renumbered into a smaller class table.
+        and class ids are renumbered into a smaller class table (see :func:`validation_parts`).
         """
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5A1]))
-        seen_ids = self.classes.seen_ids
-        if self.val_classes is not None:
-            pseudo_unseen = np.asarray(self.val_classes)
-        else:
-            k = int(round(pseudo_unseen_fraction * len(seen_ids)))
-            k = min(max(k, 1), len(seen_ids) - 2)
-            if k < 1:
-                raise SplitError(
-                    f"dataset '{self.name}': {len(seen_ids)} seen class(es) are too few to hold "
-                    "out pseudo-unseen classes for validation (need at least 3)."
-                )
-            pseudo_unseen = np.sort(rng.choice(seen_ids, size=k, replace=False))
-        pseudo_seen = np.setdiff1d(seen_ids, pseudo_unseen)
-        class_ids = np.concatenate([pseudo_seen, pseudo_unseen])
-        remap = np.full(self.classes.n_classes, -1, dtype=np.int64)
-        remap[class_ids] = np.arange(len(class_ids))
-        train_idx = self.indices(SplitName.TRAIN)
-        train_y = self.labels[train_idx]
-        fit_idx, seen_test_idx = [], []
-        for c in pseudo_seen:
-            members = train_idx[train_y == c]
-            members = members[rng.permutation(len(members))]
-            n_hold = int(round(seen_holdout_fraction * len(members)))
-            if len(members) >= 2:
-                n_hold = min(max(n_hold, 1), len(members) - 1)
-            else:
-                n_hold = 0
-            seen_test_idx.append(members[:n_hold])
-            fit_idx.append(members[n_hold:])
-        unseen_idx = train_idx[np.isin(train_y, pseudo_unseen)]
-        parts = {
-            "train": np.sort(np.concatenate(fit_idx)),
-            "test_seen": np.sort(np.concatenate(seen_test_idx)),
-            "test_unseen": np.sort(unseen_idx),
-        }
-        rows = np.concatenate(list(parts.values()))
-        local = {}
-        start = 0
-        for key, idx in parts.items():
-            local[key] = np.arange(start, start + len(idx))
-            start += len(idx)
-        seen_mask = np.zeros(len(class_ids), dtype=bool)
-        seen_mask[: len(pseudo_seen)] = True
-        return ZSLDataset(
-            name=f"{self.name}/val(seed={seed})",
-            features=self.features[rows],
-            labels=remap[self.labels[rows]],
-            classes=self.classes.subset(class_ids, seen_mask),
-            split_indices=local,
-            val_classes=None,
-            source=self.source,
+        parts = validation_parts(
+            self.labels,
+            self.indices(SplitName.TRAIN),
+            self.classes,
+            self.val_classes,
+            seed,
+            pseudo_unseen_fraction,
+            seen_holdout_fraction,
+            where=f"dataset '{self.name}'",
         )
+        return parts.task(self, f"{self.name}/val(seed={seed})")
 
     def summary(self) -> dict:
         """Sizes, roles and hashes, as printed by ``unseen data info``."""
@@ -405,3 +363,100 @@ class ZSLDataset:
             "val_classes": "dataset" if self.val_classes is not None else "seeded hold-out",
             "splits": {s.value: {"n": len(sp), "hash": sp.hash} for s, sp in self.splits.items()},
         }
+
+
+@dataclass(frozen=True)
+class ValidationParts:
+    """A validation task as sample indices into a dataset: which classes play pseudo-seen and
+    pseudo-unseen, and the rows of its ``train``, ``test_seen`` and ``test_unseen`` parts."""
+
+    pseudo_seen: np.ndarray
+    pseudo_unseen: np.ndarray
+    parts: Mapping[str, np.ndarray]
+
+    @property
+    def class_ids(self) -> np.ndarray:
+        """The task's classes in their new order: pseudo-seen first, then pseudo-unseen."""
+        return np.concatenate([self.pseudo_seen, self.pseudo_unseen])
+
+    def classes(self, table: ClassTable) -> ClassTable:
+        """``table`` restricted to the task's classes, renumbered, with the task's roles."""
+        seen = np.zeros(len(self.class_ids), dtype=bool)
+        seen[: len(self.pseudo_seen)] = True
+        return table.subset(self.class_ids, seen)
+
+    def relabel(self, labels: np.ndarray) -> np.ndarray:
+        """Global class ids of the task's samples as the task's class ids."""
+        remap = np.full(int(max(self.class_ids.max(), labels.max())) + 1, -1, dtype=np.int64)
+        remap[self.class_ids] = np.arange(len(self.class_ids))
+        return remap[labels]
+
+    def task(self, dataset: ZSLDataset, name: str, features: np.ndarray | None = None) -> ZSLDataset:
+        """The validation :class:`ZSLDataset` over ``dataset``'s rows (or ``features``, one row per
+        sample of ``dataset``, e.g. embeddings of them)."""
+        rows = np.concatenate(list(self.parts.values()))
+        local, start = {}, 0
+        for key, idx in self.parts.items():
+            local[key] = np.arange(start, start + len(idx))
+            start += len(idx)
+        source = dataset.features if features is None else features
+        return ZSLDataset(
+            name=name,
+            features=source[rows],
+            labels=self.relabel(dataset.labels[rows]),
+            classes=self.classes(dataset.classes),
+            split_indices=local,
+            val_classes=None,
+            source=dataset.source,
+        )
+
+
+def validation_parts(
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    classes: ClassTable,
+    val_classes: np.ndarray | None,
+    seed: int,
+    pseudo_unseen_fraction: float = 0.2,
+    seen_holdout_fraction: float = 0.2,
+    where: str = "dataset",
+) -> ValidationParts:
+    """The rule of :meth:`ZSLDataset.validation_task` on indices: from the training rows
+    ``train_idx`` (samples of seen classes), pseudo-unseen classes (``val_classes`` or a seeded
+    share of the seen classes) and, per pseudo-seen class, a seeded held-out seen part."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5A1]))
+    seen_ids = classes.seen_ids
+    if val_classes is not None:
+        pseudo_unseen = np.asarray(val_classes)
+    else:
+        k = int(round(pseudo_unseen_fraction * len(seen_ids)))
+        k = min(max(k, 1), len(seen_ids) - 2)
+        if k < 1:
+            raise SplitError(
+                f"{where}: {len(seen_ids)} seen class(es) are too few to hold "
+                "out pseudo-unseen classes for validation (need at least 3)."
+            )
+        pseudo_unseen = np.sort(rng.choice(seen_ids, size=k, replace=False))
+    pseudo_seen = np.setdiff1d(seen_ids, pseudo_unseen)
+    train_y = labels[train_idx]
+    fit_idx, seen_test_idx = [], []
+    for c in pseudo_seen:
+        members = train_idx[train_y == c]
+        members = members[rng.permutation(len(members))]
+        n_hold = int(round(seen_holdout_fraction * len(members)))
+        if len(members) >= 2:
+            n_hold = min(max(n_hold, 1), len(members) - 1)
+        else:
+            n_hold = 0
+        seen_test_idx.append(members[:n_hold])
+        fit_idx.append(members[n_hold:])
+    unseen_idx = train_idx[np.isin(train_y, pseudo_unseen)]
+    return ValidationParts(
+        pseudo_seen=pseudo_seen,
+        pseudo_unseen=np.asarray(pseudo_unseen, dtype=np.int64),
+        parts={
+            "train": np.sort(np.concatenate(fit_idx)),
+            "test_seen": np.sort(np.concatenate(seen_test_idx)),
+            "test_unseen": np.sort(unseen_idx),
+        },
+    )

@@ -90,7 +90,11 @@ class SchemeRegistry(Registry[Callable[[DataSpec], T]]):
 
 
 DATA_KINDS: Registry[SchemeRegistry] = Registry(
-    "kind of data", "unseen.data.domains", "unseen.data.images", "unseen.data.paired"
+    "kind of data",
+    "unseen.data.domains",
+    "unseen.data.images",
+    "unseen.data.paired",
+    "unseen.data.zsl_domains",
 )
 """Every kind of dataset (each scheme registry registers itself here), for listings."""
 
