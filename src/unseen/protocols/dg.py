@@ -22,7 +22,7 @@ for this protocol version:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +142,62 @@ class DGProtocol:
         t0 = time.perf_counter()
         splits = dataset.in_out_split(self.trial_seed, self.holdout_fraction)
         train_envs = [k for k in range(dataset.n_domains) if k not in self.test_envs]
+        model, checkpoints, resolved = self.train_on(
+            dataset, algorithm, hparams, splits, train_envs, device, progress
+        )
+        spec = self.spec(dataset, algorithm, hparams)
+        return model, make_record(
+            "dg",
+            self.name,
+            spec,
+            data={
+                "spec": dataset.source,
+                "name": dataset.name,
+                "hash": dataset.hash,
+                "domains": list(dataset.domain_names),
+                "in_out_sizes": [[len(i), len(o)] for i, o in splits],
+            },
+            method=algorithm,
+            paper=cls.paper,
+            hparams=resolved,
+            hparams_fixed=hparams,
+            test_envs=sorted(self.test_envs),
+            train_envs=train_envs,
+            wrapper=self.wrapper,
+            update_rule=self.update_rule,
+            steps=self.steps,
+            checkpoint_freq=self.checkpoint_freq,
+            holdout_fraction=self.holdout_fraction,
+            trial_seed=self.trial_seed,
+            seed=self.seed,
+            checkpoints=checkpoints,
+            timing={
+                "total_s": time.perf_counter() - t0,
+                "steps_per_s": self.steps / (time.perf_counter() - t0),
+            },
+        )
+
+    def train_on(
+        self,
+        dataset: DomainDataset,
+        algorithm: str,
+        hparams: Mapping[str, Any],
+        splits: Sequence[tuple[np.ndarray, np.ndarray]],
+        train_envs: Sequence[int],
+        device: str | None = None,
+        progress: Progress | None = None,
+        on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None,
+    ) -> tuple[Algorithm, list[dict[str, Any]], dict[str, Any]]:
+        """The training loop on given parts: ``splits[k]`` is domain ``k``'s ``(in, out)`` indices;
+        minibatches come from the ``in`` parts of ``train_envs``; every checkpoint records every
+        part's accuracy and then calls ``on_checkpoint(step, network)`` with the network it
+        evaluated. Returns the model (last step), the checkpoints and the resolved hyperparameters.
+
+        :meth:`train` calls it with the trial seed's division; a protocol built on this one that
+        owns its split (``gzsl-dg-v1``) calls it with its own parts.
+        """
+        cls = DG[algorithm]
+        hparams = dict(hparams)
         dev = resolve_device(device)
         rule_cls = UPDATE_RULES[self.update_rule] if self.update_rule else None
         wrapper_cls = WRAPPERS[self.wrapper] if self.wrapper else None
@@ -190,45 +246,18 @@ class DGProtocol:
                         }
                     )
                     losses = {}
+                    if on_checkpoint is not None:
+                        on_checkpoint(step, evaluated)
                     if progress:
                         progress(step, self.steps, f"{algorithm} step {step}/{self.steps}")
         if averaging is not None:  # the averaged weights are the trained model
             model.network.load_state_dict(averaging.final_network().state_dict())
-        spec = self.spec(dataset, algorithm, hparams)
-        return model, make_record(
-            "dg",
-            self.name,
-            spec,
-            data={
-                "spec": dataset.source,
-                "name": dataset.name,
-                "hash": dataset.hash,
-                "domains": list(dataset.domain_names),
-                "in_out_sizes": [[len(i), len(o)] for i, o in splits],
-            },
-            method=algorithm,
-            paper=cls.paper,
-            hparams={
-                **model.params,
-                **(rule.params if rule else {}),
-                **(averaging.params if averaging else {}),
-            },
-            hparams_fixed=hparams,
-            test_envs=sorted(self.test_envs),
-            train_envs=train_envs,
-            wrapper=self.wrapper,
-            update_rule=self.update_rule,
-            steps=self.steps,
-            checkpoint_freq=self.checkpoint_freq,
-            holdout_fraction=self.holdout_fraction,
-            trial_seed=self.trial_seed,
-            seed=self.seed,
-            checkpoints=checkpoints,
-            timing={
-                "total_s": time.perf_counter() - t0,
-                "steps_per_s": self.steps / (time.perf_counter() - t0),
-            },
-        )
+        resolved = {
+            **model.params,
+            **(rule.params if rule else {}),
+            **(averaging.params if averaging else {}),
+        }
+        return model, checkpoints, resolved
 
     @staticmethod
     @torch.no_grad()

@@ -175,22 +175,13 @@ class GZSLProtocol:
         cache = cache if cache is not None else FitCache()
         reused_before = cache.reused
         fixed = dict(hparams or {})
-        benchmark = cls.defaults_for(dataset.name)
         t0 = time.perf_counter()
         val_task = dataset.validation_task(self.seed, self.pseudo_unseen_fraction, self.seen_holdout_fraction)
-        grid = candidates(cls.hparams, {**benchmark, **fixed}, self.search, self.seed, f"method '{method}'")
-        total = len(grid) + 1
-        trials = []
-        for i, params in enumerate(grid):
-            fitted, curve = cache.fit(cls, params, self.seed, device, val_task, monitor_on=val_task)
-            if curve is None:
-                ev = evaluate(fitted, val_task, "best" if self.calibrate else None)
-                trials.append({"hparams": params, "val": ev.metrics, "gamma": ev.gamma})
-            else:
-                trials.append(self._trial_from_curve(params, curve, method))
-            if progress:
-                progress(i + 1, total, f"{method} validation {i + 1}/{len(grid)}")
-        best = max(range(len(trials)), key=lambda i: trials[i]["val"][self.selection_metric])
+        trials = self.select(
+            val_task, method, {**cls.defaults_for(dataset.name), **fixed}, device, progress, cache
+        )
+        total = len(trials) + 1
+        best = self.best(trials)
         chosen, gamma = trials[best]["hparams"], trials[best]["gamma"]
         t1 = time.perf_counter()
 
@@ -217,6 +208,38 @@ class GZSLProtocol:
                 "fits_reused": cache.reused - reused_before,
             },
         )
+
+    def select(
+        self,
+        val_task: ZSLDataset,
+        method: str,
+        given: Mapping[str, Any],
+        device: str | None = None,
+        progress: Progress | None = None,
+        cache: FitCache | None = None,
+    ) -> list[dict[str, Any]]:
+        """The validation trials: every candidate of ``method`` (its search space with the values
+        ``given`` fixed) fitted on ``val_task``'s ``train`` part and scored on its test parts
+        (at the best calibration constant with ``calibrate``; at the best checkpoint for methods
+        with ``selected_on_validation``), in candidate order."""
+        cls = GZSL[method]
+        cache = cache if cache is not None else FitCache()
+        grid = candidates(cls.hparams, given, self.search, self.seed, f"method '{method}'")
+        trials = []
+        for i, params in enumerate(grid):
+            fitted, curve = cache.fit(cls, params, self.seed, device, val_task, monitor_on=val_task)
+            if curve is None:
+                ev = evaluate(fitted, val_task, "best" if self.calibrate else None)
+                trials.append({"hparams": params, "val": ev.metrics, "gamma": ev.gamma})
+            else:
+                trials.append(self._trial_from_curve(params, curve, method))
+            if progress:
+                progress(i + 1, len(grid) + 1, f"{method} validation {i + 1}/{len(grid)}")
+        return trials
+
+    def best(self, trials: list[dict[str, Any]]) -> int:
+        """The position of the winning trial: the first maximum of the selection metric."""
+        return max(range(len(trials)), key=lambda i: trials[i]["val"][self.selection_metric])
 
     def _trial_from_curve(
         self, params: dict[str, Any], curve: list[dict[str, Any]], method: str
