@@ -1,6 +1,15 @@
 """The ``unseen`` command line. Each module registers its commands on :data:`main`."""
 
-from unseen.cli import dg, experiments, extract, fewshot, gzsl, info, tta  # noqa: F401  (registers the commands)
+from unseen.cli import (  # noqa: F401  (registers the commands)
+    dg,
+    experiments,
+    extract,
+    fewshot,
+    gzsl,
+    gzsl_dg,
+    info,
+    tta,
+)
 from unseen.cli.app import main
 
 __all__ = ["main"]

@@ -1,0 +1,128 @@
+"""`unseen gzsl-dg` end to end on a built-in: the record, the store, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from unseen.cli import main
+from unseen.experiments.store import ResultStore
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+DATA = "builtin:rotated-digits-zsl"
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, ["gzsl-dg", "--data", DATA, *args])
+
+
+def test_identity_eszsl_writes_the_record_and_adds_it_to_the_store(tmp_path):
+    out, store = tmp_path / "run.json", tmp_path / "results.sqlite"
+    args = (
+        "--featurizer",
+        "identity",
+        "--method",
+        "eszsl",
+        "--test-env",
+        "1",
+        "--calibrate",
+        "--search",
+        "default",
+    )
+    result = _run(*args, "--out", str(out), "--store", str(store))
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert record["protocol"] == "gzsl-dg-v1" and record["method"] == "identity+eszsl"
+    assert record["test_domain"] == "15deg" and record["selection"]["validation_classes"] == ["five", "nine"]
+    assert record["gamma"] is not None and record["featurizer_steps"] is None
+    assert "held-out domain 15deg" in result.output and "training domains (test parts)" in result.output
+    assert f"{record['metrics']['H']:.1f}" in result.output
+    with ResultStore(store, read_only=True) as results:
+        assert results.get(record["run_id"])["metrics"] == record["metrics"]
+    again = _run(*args)  # same seed, same numbers
+    assert again.exit_code == 0 and again.output.splitlines()[:9] == result.output.splitlines()[:9]
+
+
+def test_a_dg_featurizer_trains_for_the_steps_chosen_on_validation(tmp_path):
+    out = tmp_path / "run.json"
+    result = _run(
+        "--featurizer",
+        "erm",
+        "--method",
+        "eszsl",
+        "--test-env",
+        "0",
+        "--steps",
+        "4",
+        "--checkpoint-freq",
+        "2",
+        "--search",
+        "default",
+        "--featurizer-hparams",
+        '{"batch_size": 8}',
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert record["method"] == "erm+eszsl" and record["featurizer_hparams"]["batch_size"] == 8
+    assert record["featurizer_steps"] in (2, 4)
+    assert [t["step"] for t in record["selection"]["trials"]] == [2, 4]
+    assert record["selection"]["validation_domain"] in record["data"]["domains"][1:]
+    assert f"featurizer steps {record['featurizer_steps']}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--featurizer", "erm", "--method", "eszsl", "--test-env", "0,1"),
+            "--test-env takes one domain number",
+        ),
+        (("--featurizer", "erm", "--method", "eszsl", "--test-env", "9"), "the data has no domain 9"),
+        (("--featurizer", "ermm", "--method", "eszsl", "--test-env", "0"), "Did you mean erm"),
+        (("--featurizer", "erm", "--method", "eszs", "--test-env", "0"), "Did you mean eszsl"),
+        (
+            ("--featurizer", "erm", "--method", "eszsl", "--test-env", "0", "--featurizer-hparams", "{bad"),
+            "--featurizer-hparams must be a JSON object",
+        ),
+        (
+            (
+                "--featurizer",
+                "identity",
+                "--method",
+                "eszsl",
+                "--test-env",
+                "0",
+                "--featurizer-hparams",
+                '{"lr": 1}',
+            ),
+            "takes no hyperparameters",
+        ),
+        (("--featurizer", "erm", "--method", "eszsl", "--test-env", "0", "--steps", "0"), "--steps"),
+    ],
+)
+def test_bad_inputs_are_one_line_errors_naming_the_option(args, message):
+    result = _run(*args)
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_user_text_is_not_read_as_markup():
+    result = CliRunner().invoke(
+        main,
+        [
+            "gzsl-dg",
+            "--data",
+            "builtin:[bold]x[/bold]",
+            "--featurizer",
+            "erm",
+            "--method",
+            "eszsl",
+            "--test-env",
+            "0",
+        ],
+    )
+    assert result.exit_code == 2 and "[bold]x[/bold]" in result.output
