@@ -264,8 +264,77 @@ class TTATask(TaskRunner):
         return TTA[method].hparams
 
 
+class GZSLDGTask(TaskRunner):
+    """Unseen classes in an unseen domain under ``gzsl-dg-v1``; methods are ``FEATURIZER+METHOD``
+    (a DG algorithm or ``identity``, then a GZSL method), ``hparams`` are the GZSL method's.
+
+    Options: ``test_env`` (the held-out domain; a list in a sweep gives one run per domain),
+    ``steps``, ``checkpoint_freq``, ``calibrate``, ``search`` and ``featurizer_hparams`` (the DG
+    algorithm's fixed hyperparameters, a table). The sweep's seed seeds the split, the validation
+    classes and domain, the featurizer and the method.
+    """
+
+    task = "gzsl-dg"
+    options = {
+        "test_env": 0,
+        "steps": 1000,
+        "checkpoint_freq": 100,
+        "calibrate": False,
+        "search": "grid",
+        "featurizer_hparams": {},
+    }
+
+    def load(self, data: str) -> Any:
+        from unseen.data.zsl_domains import load_zsl_domains
+
+        return load_zsl_domains(data)
+
+    def _protocol(self, spec: RunSpec):
+        from unseen.protocols.gzsl_dg import IDENTITY, GZSLDGProtocol, parse_method
+
+        opts = {**self.options, **spec.options}
+        if not isinstance(opts["featurizer_hparams"], dict):
+            raise SpecError(
+                "gzsl-dg options.featurizer_hparams must be a table, e.g. "
+                "options = { featurizer_hparams = { batch_size = 32 } }."
+            )
+        protocol = GZSLDGProtocol(
+            int(opts["test_env"]),
+            steps=int(opts["steps"]),
+            checkpoint_freq=int(opts["checkpoint_freq"]),
+            calibrate=bool(opts["calibrate"]),
+            search=str(opts["search"]),
+            seed=spec.seed,
+        )
+        # One sweep entry may mix trained featurizers with `identity`, which trains nothing.
+        trained = parse_method(spec.method)[0] != IDENTITY
+        return protocol, dict(opts["featurizer_hparams"]) if trained else {}
+
+    def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        protocol, featurizer_hparams = self._protocol(spec)
+        protocol.check(dataset)  # a run that cannot start fails the plan, before any run starts
+        return protocol.spec(dataset, spec.method, spec.hparams, featurizer_hparams)
+
+    def run(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        protocol, featurizer_hparams = self._protocol(spec)
+        return protocol.run(dataset, spec.method, spec.hparams, featurizer_hparams, device=spec.device)
+
+    def methods(self) -> list[str]:
+        from unseen.methods import DG, GZSL
+        from unseen.protocols.gzsl_dg import IDENTITY
+
+        return [f"{f}+{m}" for f in (IDENTITY, *DG) for m in GZSL]
+
+    def declared_hparams(self, method: str, data: str, options: dict[str, Any]) -> tuple:
+        from unseen.methods import GZSL
+        from unseen.protocols.gzsl_dg import parse_method
+
+        return GZSL[parse_method(method)[1]].hparams
+
+
 TASKS: Registry[TaskRunner] = Registry.of(
-    "task", {runner.task: runner for runner in (GZSLTask(), DGTask(), FewShotTask(), TTATask())}
+    "task",
+    {runner.task: runner for runner in (GZSLTask(), DGTask(), FewShotTask(), TTATask(), GZSLDGTask())},
 )
 
 
