@@ -178,16 +178,18 @@ class Algorithm(Method, nn.Module):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
 
-    def domain_features(self, minibatches: Minibatches) -> list[torch.Tensor]:
+    def domain_features(
+        self, minibatches: Minibatches, featurizer: nn.Module | None = None
+    ) -> list[torch.Tensor]:
         """The featurizer's output for each minibatch: one pass over their concatenation, unless a
         BatchNorm layer normalises with batch statistics (``freeze_bn`` off); then each domain
-        passes alone, as in DomainBed, so that its statistics stay its own."""
-        if any(
-            isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in self.featurizer.modules()
-        ):
-            return [self.featurizer(x) for x, _ in minibatches]
+        passes alone, as in DomainBed, so that its statistics stay its own. ``featurizer``: another
+        network to apply the same way (default: ``self.featurizer``)."""
+        featurizer = self.featurizer if featurizer is None else featurizer
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in featurizer.modules()):
+            return [featurizer(x) for x, _ in minibatches]
         x, _ = concat(minibatches)
-        return list(self.featurizer(x).split([len(y) for _, y in minibatches]))
+        return list(featurizer(x).split([len(y) for _, y in minibatches]))
 
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad()

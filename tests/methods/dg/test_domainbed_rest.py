@@ -1,0 +1,73 @@
+"""DomainBed's later algorithms (docs/dg.md, "DomainBed's later additions"): each one's defining
+computation against a reference written out step by step."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from unseen.methods import DG
+
+
+def _minibatches(shape=(5,), n_domains=3, n=8, n_classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        (torch.randn(n, *shape, generator=g), torch.randint(n_classes, (n,), generator=g))
+        for _ in range(n_domains)
+    ]
+
+
+def test_arm_appends_each_domain_batchs_mean_context_and_trains_the_context_net():
+    # Feature vectors: the context has the input's width (images: one channel of the image's size).
+    algo = DG["arm"]((5,), 3, 3, {"batch_size": 8, "mlp_width": 16}, seed=0)
+    batches = _minibatches()
+    adapted = algo.featurizer
+    with torch.no_grad():
+        context = adapted.context_net(torch.cat([x for x, _ in batches]))  # BatchNorm over the pooled batch
+        logits = []
+        for d, (x, _) in enumerate(batches):
+            mean_context = context[8 * d : 8 * d + 8].mean(0, keepdim=True).repeat(8, 1)
+            logits.append(algo.classifier(adapted.featurizer(torch.cat([x, mean_context], 1))))
+        expected = F.cross_entropy(torch.cat(logits), torch.cat([y for _, y in batches]))
+    loss, _ = algo.objective(batches)
+    torch.testing.assert_close(loss.detach(), expected)
+
+    algo.eval()  # prediction: groups of batch_size rows when they divide the batch, else one group
+    x = torch.cat([batches[0][0], batches[1][0]])
+    with torch.no_grad():
+        together = algo.predict(x)
+        apart = torch.cat([algo.predict(batches[0][0]), algo.predict(batches[1][0])])
+        torch.testing.assert_close(together, apart)
+        changed = x.clone()
+        changed[0] += 1.0  # another input of the group changes the other rows' predictions
+        assert not torch.allclose(algo.predict(changed)[1:8], together[1:8])
+        torch.testing.assert_close(algo.predict(changed)[8:], together[8:])
+        assert not torch.allclose(algo.predict(x[:7]), together[:7])  # 7 rows: one group of 7
+    algo.train()
+    before = [p.detach().clone() for p in adapted.context_net.parameters()]
+    algo.update(batches)
+    assert all(not torch.equal(a, p) for a, p in zip(before, adapted.context_net.parameters(), strict=True))
+
+
+def test_mtl_classifies_features_beside_the_domains_moving_mean_embedding():
+    algo = DG["mtl"]((5,), 3, 3, {"mlp_width": 16, "mtl_ema": 0.75}, seed=0)
+    embeddings = torch.zeros(3, 16)
+    for step in range(3):
+        batches = _minibatches(seed=step)
+        with torch.no_grad():
+            expected, updated = 0.0, embeddings.clone()
+            for d, (x, y) in enumerate(batches):
+                f = algo.featurizer.featurizer(x)
+                updated[d] = 0.75 * f.mean(0) + 0.25 * embeddings[d]
+                joined = torch.cat([f, updated[d].repeat(len(f), 1)], 1)
+                expected = expected + F.cross_entropy(algo.classifier(joined), y)  # a sum over domains
+        loss, _ = algo.objective(batches)
+        torch.testing.assert_close(loss.detach(), expected)
+        torch.testing.assert_close(algo.embeddings, updated)
+        embeddings = updated
+        algo._step(loss)
+    x = _minibatches(seed=9)[0][0]
+    with torch.no_grad():  # prediction: the batch's own mean feature is the embedding
+        f = algo.featurizer.featurizer(x)
+        expected = algo.classifier(torch.cat([f, f.mean(0).repeat(len(f), 1)], 1))
+        torch.testing.assert_close(algo.predict(x), expected)
