@@ -3,6 +3,9 @@ computation against a reference written out step by step."""
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -71,3 +74,39 @@ def test_mtl_classifies_features_beside_the_domains_moving_mean_embedding():
         f = algo.featurizer.featurizer(x)
         expected = algo.classifier(torch.cat([f, f.mean(0).repeat(len(f), 1)], 1))
         torch.testing.assert_close(algo.predict(x), expected)
+
+
+def _kde_quantile_reference(values, q):
+    """The q-quantile of a Gaussian KDE (bandwidth 1.06 std n^-1/5), by bisection in float64."""
+    import statistics
+
+    n = len(values)
+    bandwidth = 1.06 * statistics.stdev(values) * n**-0.2
+
+    def cdf(t):
+        return sum(0.5 * (1 + math.erf((t - v) / (bandwidth * math.sqrt(2)))) for v in values) / n
+
+    low, high = min(values) - 10 * bandwidth, max(values) + 10 * bandwidth
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (low, middle) if cdf(middle) > q else (middle, high)
+    return (low + high) / 2
+
+
+def test_eqrm_is_erm_during_burn_in_then_minimises_the_kde_quantile_of_the_domain_risks():
+    hparams = {"mlp_width": 16, "eqrm_burnin_iters": 1, "eqrm_quantile": 0.8, "eqrm_lr": 1e-4}
+    algo = DG["eqrm"]((5,), 3, 4, hparams, seed=0)
+    batches = _minibatches(n_domains=4, seed=1)
+    for step in range(2):
+        with torch.no_grad():
+            risks = [float(F.cross_entropy(algo.predict(x), y)) for x, y in batches]
+        optimizer = algo.optimizer
+        loss, _ = algo.objective(batches)
+        if step == 0:
+            assert loss.item() == pytest.approx(sum(risks) / 4, rel=1e-6)
+            assert algo.optimizer is optimizer
+        else:
+            assert loss.item() == pytest.approx(_kde_quantile_reference(risks, 0.8), rel=1e-5)
+            assert min(risks) < loss.item() < max(risks) + 1.0
+            assert algo.optimizer is not optimizer and algo.optimizer.param_groups[0]["lr"] == 1e-4
+        algo._step(loss)
