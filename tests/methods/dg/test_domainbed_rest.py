@@ -110,3 +110,36 @@ def test_eqrm_is_erm_during_burn_in_then_minimises_the_kde_quantile_of_the_domai
             assert min(risks) < loss.item() < max(risks) + 1.0
             assert algo.optimizer is not optimizer and algo.optimizer.param_groups[0]["lr"] == 1e-4
         algo._step(loss)
+
+
+def test_rdm_matches_the_worst_domains_loss_distribution_to_all_losses_after_the_anneal():
+    import statistics
+
+    hparams = {"mlp_width": 16, "rdm_penalty_anneal_iters": 1, "rdm_lambda": 2.0, "variance_weight": 0.5}
+    algo = DG["rdm"]((5,), 3, 3, {**hparams, "rdm_lr": 1e-4}, seed=0)
+    batches = _minibatches(seed=2)
+    batches[1] = (batches[1][0][:5], batches[1][1][:5])  # domains of different sizes
+    gammas = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+
+    def k(a, b):
+        return sum(sum(math.exp(-g * (u - v) ** 2) for g in gammas) for u in a for v in b) / (len(a) * len(b))
+
+    for step in range(2):
+        with torch.no_grad():
+            per_sample = [
+                [float(F.cross_entropy(algo.predict(x[i : i + 1]), y[i : i + 1])) for i in range(len(y))]
+                for x, y in batches
+            ]
+        means = [sum(s) / len(s) for s in per_sample]
+        worst, pooled = per_sample[means.index(max(means))], [v for s in per_sample for v in s]
+        mmd = k(worst, worst) + k(pooled, pooled) - 2 * k(worst, pooled)
+        variance = statistics.variance(pooled) + statistics.variance(worst)
+        optimizer = algo.optimizer
+        loss, logs = algo.objective(batches)
+        assert logs["matching"].item() == pytest.approx(mmd, rel=1e-4, abs=1e-6)
+        assert logs["variance"].item() == pytest.approx(variance, rel=1e-5)
+        expected = sum(means) / 3 + (2.0 * mmd + 0.5 * variance if step == 1 else 0.0)
+        assert loss.item() == pytest.approx(expected, rel=1e-5)
+        assert (algo.optimizer is optimizer) == (step == 0)
+        algo._step(loss)
+    assert algo.optimizer.param_groups[0]["lr"] == 1e-4
