@@ -143,3 +143,50 @@ def test_rdm_matches_the_worst_domains_loss_distribution_to_all_losses_after_the
         assert (algo.optimizer is optimizer) == (step == 0)
         algo._step(loss)
     assert algo.optimizer.param_groups[0]["lr"] == 1e-4
+
+
+def test_trm_adds_the_influence_corrected_transfer_risk_of_each_domains_fitted_head():
+    import copy
+
+    hparams = {"mlp_width": 16, "iters": 0, "cos_lambda": 0.5, "groupdro_eta": 0.1}
+    algo = DG["trm"]((5,), 3, 3, hparams, seed=0)
+    batches = _minibatches(seed=3)
+    reference = copy.deepcopy(algo)
+    logs = algo.update(batches)
+
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    features = reference.featurizer(x)
+    nll = F.cross_entropy(reference.classifier(features), y).detach()
+    parts, labels = features.detach().split(8), [b[1] for b in batches]
+    heads = [(h.weight.detach().clone(), h.bias.detach().clone()) for h in reference.heads]
+    for _ in range(30):  # each head: plain gradient descent, lr 0.1, on its own domain
+        for d, (w, b) in enumerate(heads):
+            w.requires_grad_(True), b.requires_grad_(True)
+            gw, gb = torch.autograd.grad(F.cross_entropy(parts[d] @ w.T + b, labels[d]), [w, b])
+            heads[d] = (w.detach() - 0.1 * gw, b.detach() - 0.1 * gb)
+    terms, weighted = [], {}
+    for q, (w, b) in enumerate(heads):
+
+        def own_loss(flat, q=q, b=b):
+            return F.cross_entropy(parts[q] @ flat.view(3, 16).T + b, labels[q])
+
+        flat = w.flatten().requires_grad_(True)
+        hessian = torch.autograd.functional.hessian(own_loss, flat.detach())
+        transfer = sum(
+            0.5 * F.cross_entropy(parts[p] @ flat.view(3, 16).T + b, labels[p]) for p in range(3) if p != q
+        )
+        (g_transfer,) = torch.autograd.grad(transfer, flat)
+        (g_own,) = torch.autograd.grad(own_loss(flat), flat)
+        estimate, term = g_transfer.clone(), g_transfer.clone()
+        for _ in range(10):  # the Neumann series of H^-1 g, from its first term
+            term = term - hessian @ term
+            estimate = estimate + term
+        assert estimate.abs().max() < 10  # the series did not stop early
+        terms.append(transfer.item() - 0.5 * (estimate @ g_own).item())
+        for p in range(3):
+            if p != q:
+                weighted[q, p] = 0.5 * float(F.cross_entropy(parts[p] @ w.T + b, labels[p]))
+    assert logs["nll"].item() == pytest.approx(float(nll), rel=1e-6)
+    assert logs["loss"].item() == pytest.approx(float(nll) + sum(terms) / 3, rel=1e-4)
+    for (q, p), value in weighted.items():  # alpha: rows renormalised, then exp(eta x weighted loss)
+        assert algo.alpha[q, p].item() == pytest.approx(0.5 * math.exp(0.1 * value), rel=1e-5)
