@@ -190,3 +190,40 @@ def test_trm_adds_the_influence_corrected_transfer_risk_of_each_domains_fitted_h
     assert logs["loss"].item() == pytest.approx(float(nll) + sum(terms) / 3, rel=1e-4)
     for (q, p), value in weighted.items():  # alpha: rows renormalised, then exp(eta x weighted loss)
         assert algo.alpha[q, p].item() == pytest.approx(0.5 * math.exp(0.1 * value), rel=1e-5)
+
+
+def test_transfer_adversary_widens_the_domain_risk_gap_inside_the_ball_around_the_classifier():
+    from unseen.methods.dg.transferability import loss_gap, project_to_ball
+
+    features = [torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])]
+    labels = [torch.tensor([0]), torch.tensor([0])]
+    head = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[2.0, 0.0], [0.0, 0.0]]))
+    # domain 0: cross-entropy log(1 + e^-2); domain 1: log 2
+    torch.testing.assert_close(
+        loss_gap(head, features, labels), torch.tensor(math.log(2) - math.log1p(math.exp(-2)))
+    )
+    centre = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        centre.weight.zero_()
+    project_to_ball(head, centre, 0.5)  # at distance 2: pulled back to 0.5 along the same direction
+    torch.testing.assert_close(head.weight, torch.tensor([[0.5, 0.0], [0.0, 0.0]]))
+    project_to_ball(head, centre, 1.0)  # inside: unchanged
+    torch.testing.assert_close(head.weight, torch.tensor([[0.5, 0.0], [0.0, 0.0]]))
+
+    algo = DG["transfer"](
+        (5,), 3, 3, {"mlp_width": 16, "delta": 0.05, "lr_d": 0.5, "d_steps_per_g": 3}, seed=0
+    )
+    batches = _minibatches(seed=4)
+    algo.update(batches)
+    distance = torch.sqrt(
+        sum(
+            (a - c).pow(2).sum()
+            for a, c in zip(algo.adversary.parameters(), algo.classifier.parameters(), strict=True)
+        )
+    )
+    assert 0.0 < distance.item() <= 0.05 + 1e-6
+    with torch.no_grad():
+        parts, ys = [algo.featurizer(x) for x, _ in batches], [y for _, y in batches]
+        assert loss_gap(algo.adversary, parts, ys) > loss_gap(algo.classifier, parts, ys)
