@@ -227,3 +227,28 @@ def test_transfer_adversary_widens_the_domain_risk_gap_inside_the_ball_around_th
     with torch.no_grad():
         parts, ys = [algo.featurizer(x) for x, _ in batches], [y for _, y in batches]
         assert loss_gap(algo.adversary, parts, ys) > loss_gap(algo.classifier, parts, ys)
+
+
+def test_erm_plus_plus_probes_linearly_then_predicts_with_the_moving_average_of_its_iterates():
+    algo = DG["erm++"](
+        (5,), 3, 3, {"mlp_width": 16, "linear_steps": 1, "lr": 0.01, "linear_lr": 0.01}, seed=0
+    )
+    algo.sma_start = 3  # DomainBed's 600, shortened
+    iterates = []
+    for step in range(1, 6):
+        featurizer_before = [p.detach().clone() for p in algo.student[0].parameters()]
+        algo.update(_minibatches(seed=step))
+        moved = any(
+            not torch.equal(a, p)
+            for a, p in zip(featurizer_before, algo.student[0].parameters(), strict=True)
+        )
+        assert moved == (step > 2)  # updates 1 and 2 (linear_steps + 1) train the classifier alone
+        iterates.append([p.detach().clone() for p in algo.student.parameters()])
+        # the average: the current weights until update sma_start - 1, then the mean since it
+        window = iterates[-1:] if step < 2 else iterates[1:]
+        for i, p in enumerate(algo.network.parameters()):
+            torch.testing.assert_close(p, torch.stack([w[i] for w in window]).mean(0))
+    x = _minibatches(seed=9)[0][0]
+    with torch.no_grad():
+        torch.testing.assert_close(algo.predict(x), algo.classifier(algo.featurizer(x)))
+        assert not torch.allclose(algo.predict(x), algo.student(x))
