@@ -252,3 +252,33 @@ def test_erm_plus_plus_probes_linearly_then_predicts_with_the_moving_average_of_
     with torch.no_grad():
         torch.testing.assert_close(algo.predict(x), algo.classifier(algo.featurizer(x)))
         assert not torch.allclose(algo.predict(x), algo.student(x))
+
+
+def test_urm_fools_a_discriminator_of_uniform_noise_that_then_takes_its_own_step():
+    import copy
+
+    hparams = {"mlp_width": 16, "urm_adv_lambda": 0.2, "urm_discriminator_lr": 0.01}
+    algo = DG["urm"]((5,), 3, 3, hparams, seed=0)
+    batches = _minibatches(seed=5)
+    reference, draws = copy.deepcopy(algo), torch.Generator()
+    draws.set_state(algo.generator.get_state())
+    logs = algo.update(batches)
+
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    features = reference.featurizer(x)
+    assert features.abs().max() < 1  # the tanh output
+    ones, zeros = torch.ones(24), torch.zeros(24)
+    disc = reference.discriminator
+    with torch.no_grad():
+        fooling = F.binary_cross_entropy_with_logits(disc(features).squeeze(1), ones)
+        expected = F.cross_entropy(reference.classifier(features), y) + 0.2 * fooling
+    assert logs["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    noise = -1 + 2 * torch.rand(features.shape, generator=draws)  # uniform on tanh's range
+    disc_loss = F.binary_cross_entropy_with_logits(
+        disc(noise).squeeze(1), ones
+    ) + 0.2 * F.binary_cross_entropy_with_logits(disc(features.detach()).squeeze(1), zeros)
+    assert logs["disc_loss"].item() == pytest.approx(disc_loss.item(), rel=1e-6)
+    grads = torch.autograd.grad(disc_loss, list(disc.parameters()))
+    for before, after, g in zip(disc.parameters(), algo.discriminator.parameters(), grads, strict=True):
+        # Adam's first step: lr x g / (|g| + eps)
+        torch.testing.assert_close(after, before - 0.01 * g / (g.abs() + 1e-8), atol=1e-6, rtol=1e-5)
