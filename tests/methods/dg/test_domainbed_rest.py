@@ -282,3 +282,42 @@ def test_urm_fools_a_discriminator_of_uniform_noise_that_then_takes_its_own_step
     for before, after, g in zip(disc.parameters(), algo.discriminator.parameters(), grads, strict=True):
         # Adam's first step: lr x g / (|g| + eps)
         torch.testing.assert_close(after, before - 0.01 * g / (g.abs() + 1e-8), atol=1e-6, rtol=1e-5)
+
+
+def test_adrmx_contrastive_loss_matches_an_anchor_loop_and_the_players_alternate():
+    from unseen.methods.dg.disentangle import domain_weighted_supcon
+
+    g = torch.Generator().manual_seed(6)
+    features = torch.randn(9, 4, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 0, 1, 2, 0, 1, 0, 3])  # class 3: an anchor without positives
+    domains = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    z = features / features.norm(dim=1, keepdim=True)
+    total, kept = 0.0, 0
+    for i in range(9):
+        terms = {
+            j: (0.8 if domains[j] == domains[i] else 0.2) * math.exp(float(z[i] @ z[j]) / 0.07)
+            for j in range(9)
+            if j != i
+        }
+        positives = [j for j in terms if labels[j] == labels[i]]
+        if not positives:
+            continue
+        denominator = sum(terms.values()) + 1e-5
+        total += sum(math.log(terms[j] / denominator + 1e-5) for j in positives) / len(positives)
+        kept += 1
+    got = domain_weighted_supcon(features, labels, domains, lam=0.8)  # same domain 0.8, others 0.2
+    assert got.item() == pytest.approx(-total / (kept + 1), rel=1e-9)
+
+    algo = DG["adrmx"]((5,), 3, 3, {"mlp_depth": 3, "mlp_width": 16}, seed=0)
+    for step in range(1, 4):  # d_steps_per_g_step = 2: the discriminator at updates 1 and 3
+        disc = [p.detach().clone() for p in algo.discriminator.parameters()]
+        domain_featurizer = [p.detach().clone() for p in algo.domain_featurizer.parameters()]
+        algo.update(_minibatches(seed=step))
+        disc_moved = any(
+            not torch.equal(a, p) for a, p in zip(disc, algo.discriminator.parameters(), strict=True)
+        )
+        rest_moved = any(
+            not torch.equal(a, p)
+            for a, p in zip(domain_featurizer, algo.domain_featurizer.parameters(), strict=True)
+        )
+        assert (disc_moved, rest_moved) == ((True, False) if step != 2 else (False, True))
