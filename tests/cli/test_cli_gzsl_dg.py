@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -126,3 +127,30 @@ def test_user_text_is_not_read_as_markup():
         ],
     )
     assert result.exit_code == 2 and "[bold]x[/bold]" in result.output
+
+
+def test_feature_domains_with_a_semantics_file_run_end_to_end(tmp_path):
+    rng = np.random.default_rng(0)
+    semantics = rng.normal(size=(6, 4))
+    labels = np.tile(np.repeat(np.arange(6), 8), 2)
+    features = semantics[labels] @ rng.normal(size=(4, 10)) + rng.normal(0, 0.3, (len(labels), 10))
+    np.savez(
+        tmp_path / "f.npz",
+        features=features,
+        labels=labels,
+        domains=np.repeat([0, 1], 48),
+        class_names=np.array(list("abcdef")),
+        domain_names=np.array(["photo", "sketch"]),
+    )
+    rows = ["class,s0,s1,s2,s3"] + [
+        ",".join([c, *map(str, v)]) for c, v in zip("abcdef", semantics, strict=True)
+    ]
+    (tmp_path / "s.csv").write_text("\n".join(rows))
+    (tmp_path / "d.toml").write_text('data = "npz-domains:f.npz"\nsemantics = "s.csv"\nunseen = ["e", "f"]\n')
+    result = CliRunner().invoke(
+        main,
+        ["gzsl-dg", "--data", f"zsl-domains:{tmp_path / 'd.toml'}", "--featurizer", "identity"]
+        + ["--method", "eszsl", "--test-env", "1", "--search", "default"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "held-out domain sketch" in result.output

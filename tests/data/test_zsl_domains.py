@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,77 @@ def test_bad_specs_and_mismatched_tables_are_refused_with_the_fix():
     with pytest.raises(DataError, match="domain 'y' has no sample of class"):
         ZSLDomainDataset(lacking, table)
     assert ZSLDomainDataset(samples, table, val_classes=np.array([1])).val_classes.tolist() == [1]
+
+
+def _write_feature_domains(folder, class_names=("bike", "mug", "pen", "cup", "hat")):
+    rng = np.random.default_rng(0)
+    n = 40
+    np.savez(
+        folder / "features.npz",
+        features=rng.normal(size=(n, 6)).astype(np.float32),
+        labels=np.arange(n) % len(class_names),
+        domains=(np.arange(n) // (n // 2)),
+        class_names=np.array(class_names),
+        domain_names=np.array(["amazon", "webcam"]),
+    )
+    rows = ["class,round,metal"] + [f"{c},{i % 2},{i / 4}" for i, c in enumerate(reversed(class_names))]
+    (folder / "attributes.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_a_descriptor_adds_semantics_and_roles_to_any_multi_domain_spec(tmp_path):
+    _write_feature_domains(tmp_path)
+    (tmp_path / "oc.toml").write_text(
+        'data = "npz-domains:features.npz"\nsemantics = "attributes.csv"\nunseen = ["mug", "hat"]\n'
+        'validation = ["pen"]\n'
+    )
+    data = load_zsl_domains(f"zsl-domains:{tmp_path / 'oc.toml'}")
+    assert data.classes.names == ("bike", "mug", "pen", "cup", "hat")
+    assert data.classes.unseen_ids.tolist() == [1, 4] and data.val_classes.tolist() == [2]
+    # CSV rows are matched by name, whatever their order: "hat" is the first row (0, 0.0)
+    assert data.classes.semantics[4].tolist() == [0.0, 0.0] and data.classes.semantics[0].tolist() == [
+        0.0,
+        1.0,
+    ]
+    assert data.classes.semantics_kind == "attributes:attributes.csv" and data.domain_names == (
+        "amazon",
+        "webcam",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('data = "npz-domains:features.npz"\nsemantics = "attributes.csv"\n', "missing key(s) ['unseen']"),
+        ('data = "npz-domains:features.npz"\nsemantics = "attributes.csv"\nunseen = ["mugg"]\n', "lacks"),
+        (
+            'data = "npz-domains:features.npz"\nsemantics = "nope.csv"\nunseen = ["mug"]\n',
+            "nope.csv does not exist",
+        ),
+        (
+            'data = "npz-domains:features.npz"\nsemantics = "attributes.csv"\nunseen = "mug"\n',
+            "list of class names",
+        ),
+        (
+            'data = "npz-domains:features.npz"\nsemantics = "attributes.csv"\nunseen = ["mug"]\nx = 1\n',
+            "unknown key",
+        ),
+    ],
+)
+def test_descriptor_mistakes_name_the_key_and_the_fix(tmp_path, text, message):
+    _write_feature_domains(tmp_path)
+    (tmp_path / "d.toml").write_text(text)
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_zsl_domains(f"zsl-domains:{tmp_path / 'd.toml'}")
+
+
+def test_a_semantics_file_must_cover_every_class(tmp_path):
+    _write_feature_domains(tmp_path)
+    (tmp_path / "attributes.csv").write_text("class,round\nbike,1\nmug,x\n")
+    (tmp_path / "d.toml").write_text(
+        'data = "npz-domains:features.npz"\nsemantics = "attributes.csv"\nunseen = ["mug"]\n'
+    )
+    with pytest.raises(DataError, match="line 3 \\('mug'\\) holds a value that is not a number"):
+        load_zsl_domains(f"zsl-domains:{tmp_path / 'd.toml'}")
+    (tmp_path / "attributes.csv").write_text("class,round\nbike,1\nmug,0\n")
+    with pytest.raises(DataError, match="no semantics for class\\(es\\) \\['pen', 'cup', 'hat'\\]"):
+        load_zsl_domains(f"zsl-domains:{tmp_path / 'd.toml'}")

@@ -13,21 +13,27 @@ Data specs (:func:`load_zsl_domains`, scheme registry :data:`ZSL_DOMAIN_SCHEMES`
 - ``builtin:rotated-mnist-zsl`` - ``builtin:rotated-mnist``'s six rotated domains with the digit
   attributes, unseen digits and validation digits of ``builtin:mnist-zsl``;
 - ``builtin:rotated-digits-zsl`` - the same on ``builtin:rotated-digits`` (scikit-learn's 8x8
-  digits; small enough for tests).
+  digits; small enough for tests);
+- ``zsl-domains:FILE.toml`` - any multi-domain data spec (``npz-domains:``, ``mat-domains:``,
+  ``folder:``, ...) plus a CSV of class semantics and the unseen (and validation) class names,
+  named in a small TOML file (:func:`load_zsl_domains_file`).
 """
 
 from __future__ import annotations
 
+import csv
 import functools
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from unseen.core.errors import DataError, SplitError, UnknownNameError
-from unseen.data.domains import DomainDataset, require_every_class
+from unseen.core.errors import DataError, DataFileNotFound, DataFormatError, SplitError, UnknownNameError
+from unseen.data.domains import DOMAIN_SCHEMES, DomainDataset, load_domains, require_every_class
 from unseen.data.hashing import hash_arrays
 from unseen.data.model import ClassTable
-from unseen.data.specs import DataSpec, SchemeRegistry
+from unseen.data.specs import DataSpec, SchemeRegistry, parse_spec
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,3 +182,103 @@ def load_builtin_zsl_domains(spec: DataSpec) -> ZSLDomainDataset:
         return builtin_zsl_domains(spec.target)
     except UnknownNameError as exc:
         raise UnknownNameError(f"data spec '{spec.text}': {exc}") from None
+
+
+DESCRIPTOR_KEYS = {"data", "semantics", "semantics_kind", "unseen", "validation"}
+
+
+@ZSL_DOMAIN_SCHEMES.register(
+    "zsl-domains",
+    help="zsl-domains:FILE.toml - data = a multi-domain spec, semantics = a CSV (class, then one "
+    "column per dimension), unseen = [class names], validation = [class names] (optional)",
+)
+def load_zsl_domains_file(spec: DataSpec) -> ZSLDomainDataset:
+    """A multi-domain data spec with class semantics and roles, named in a TOML file::
+
+    data = "npz-domains:features.npz"    # any multi-domain spec; paths relative to this file
+    semantics = "attributes.csv"         # header row, then: class name, value, value, ...
+    semantics_kind = "attributes:mine"   # optional; default "attributes:<CSV file name>"
+    unseen = ["bike", "mug"]
+    validation = ["pen"]                 # optional: seen classes held out for validation
+    """
+    spec.check_options(set())
+    path = Path(spec.target)
+    where = f"data spec '{spec.text}'"
+    if not path.is_file():
+        raise DataFileNotFound(f"{where}: file {path} does not exist.")
+    try:
+        desc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{path}: not a readable TOML file ({exc}).") from None
+    unknown = sorted(set(desc) - DESCRIPTOR_KEYS)
+    missing = sorted({"data", "semantics", "unseen"} - set(desc))
+    if unknown or missing:
+        raise DataFormatError(
+            f"{path}: missing key(s) {missing}, unknown key(s) {unknown}; the keys are "
+            f"{sorted(DESCRIPTOR_KEYS)} (data, semantics and unseen are required)."
+        )
+    for key in ("data", "semantics"):
+        if not isinstance(desc[key], str):
+            raise DataFormatError(f"{path}: '{key}' must be a string.")
+    for key in ("unseen", "validation"):
+        if key in desc and not (isinstance(desc[key], list) and all(isinstance(v, str) for v in desc[key])):
+            raise DataFormatError(f"{path}: '{key}' must be a list of class names, e.g. {key} = [\"mug\"].")
+    samples = load_domains(_relative_to(desc["data"], path.parent))
+    csv_path = path.parent / desc["semantics"]
+    names = samples.class_names
+    semantics = _read_semantics(csv_path, names)
+    index = {name: i for i, name in enumerate(names)}
+    for key in ("unseen", "validation"):
+        strangers = [c for c in desc.get(key, []) if c not in index]
+        if strangers:
+            raise DataFormatError(
+                f"{path}: {key} names class(es) {strangers} the data lacks; its classes: {list(names)}."
+            )
+    seen = np.ones(len(names), dtype=bool)
+    seen[[index[c] for c in desc["unseen"]]] = False
+    validation = desc.get("validation")
+    return ZSLDomainDataset(
+        samples=samples,
+        classes=ClassTable(
+            names, seen, semantics, desc.get("semantics_kind") or f"attributes:{csv_path.name}"
+        ),
+        val_classes=None if validation is None else np.array([index[c] for c in validation], dtype=np.int64),
+    )
+
+
+def _relative_to(text: str, folder: Path) -> str:
+    """A data spec whose relative path is read from ``folder`` (the descriptor's) when it is there."""
+    inner = parse_spec(text, DOMAIN_SCHEMES)
+    target = Path(inner.target)
+    if target.is_absolute() or not (folder / target).exists():
+        return text
+    query = text.split("?", 1)[1] if "?" in text else ""
+    return f"{inner.scheme}:{folder / target}" + (f"?{query}" if query else "")
+
+
+def _read_semantics(path: Path, names: tuple[str, ...]) -> np.ndarray:
+    """The rows of a semantics CSV (header, then ``class, v1, v2, ...``) in the order of ``names``."""
+    if not path.is_file():
+        raise DataFileNotFound(f"semantics file {path} does not exist.")
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    if len(rows) < 2 or len(rows[0]) < 2:
+        raise DataFormatError(
+            f"{path}: expected a header row and one row per class: class, value, value, ..."
+        )
+    table: dict[str, list[float]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(rows[0]):
+            raise DataFormatError(f"{path}: line {line} has {len(row)} fields, the header {len(rows[0])}.")
+        try:
+            table[row[0]] = [float(v) for v in row[1:]]
+        except ValueError:
+            raise DataFormatError(
+                f"{path}: line {line} ({row[0]!r}) holds a value that is not a number."
+            ) from None
+    absent = [c for c in names if c not in table]
+    if absent:
+        raise DataFormatError(
+            f"{path}: no semantics for class(es) {absent}; add one row per class of the data."
+        )
+    return np.array([table[c] for c in names], dtype=np.float32)
