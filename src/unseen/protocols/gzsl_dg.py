@@ -488,8 +488,11 @@ class GZSLDGProtocol:
         model, checkpoints, resolved = loop.train_on(
             fit_data, algorithm, hparams, parts, list(range(len(present))), device, progress, on_checkpoint
         )
-        # Every sample trains: there are no `out` parts, so only the training accuracies are kept.
-        checkpoints = [{k: v for k, v in c.items() if not k.endswith("_out_acc")} for c in checkpoints]
+        # Every sample trains (no `out` parts): keep each domain's training accuracy, by domain name.
+        names = {f"env{j}_in_acc": f"{fit_data.domain_names[j]}_train_acc" for j in range(len(present))}
+        checkpoints = [
+            {names.get(k, k): v for k, v in c.items() if not k.endswith("_out_acc")} for c in checkpoints
+        ]
         return model, checkpoints, resolved
 
 
