@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from unseen.cli import main
@@ -31,14 +32,27 @@ def write_sweep(folder: Path, methods: str = '["identity+eszsl", "erm+eszsl"]') 
     return path
 
 
-def test_a_sweep_runs_each_method_on_each_held_out_domain_and_matches_the_cli(tmp_path):
-    planned = plan(load_sweep(write_sweep(tmp_path)).runs)
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory) -> Path:
+    """The store of the sweep of :func:`write_sweep`: two methods x two held-out domains."""
+    folder = tmp_path_factory.mktemp("gzsl-dg")
+    planned = plan(load_sweep(write_sweep(folder)).runs)
     assert len(planned) == 4 and len({p.run_id for p in planned}) == 4
-    store = ResultStore(tmp_path / "runs.sqlite")
-    summary = launch(planned, store, make_executor("serial"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as one_torch_thread, which is function-scoped
+    try:
+        with ResultStore(folder / "runs.sqlite") as store:
+            summary = launch(planned, store, make_executor("serial"))
+    finally:
+        torch.set_num_threads(threads)
     assert summary.done == 4 and not summary.failed
-    records = {(r["method"], r["test_env"]): r for r in store.records()}
-    store.close()
+    return folder / "runs.sqlite"
+
+
+def test_a_sweep_runs_each_method_on_each_held_out_domain_and_matches_the_cli(tmp_path, swept):
+    with ResultStore(swept, read_only=True) as store:
+        records = {(r["method"], r["test_env"]): r for r in store.records()}
+    assert len(records) == 4
 
     out = tmp_path / "cli.json"
     args = ["gzsl-dg", "--data", DATA, "--featurizer", "erm", "--method", "eszsl", "--test-env", "2"]
@@ -48,13 +62,22 @@ def test_a_sweep_runs_each_method_on_each_held_out_domain_and_matches_the_cli(tm
     by_cli, by_sweep = json.loads(out.read_text()), records[("erm+eszsl", 2)]
     assert by_cli["run_id"] == by_sweep["run_id"] and by_cli["metrics"] == by_sweep["metrics"]
 
-    (table,) = build_tables(ResultStore(tmp_path / "runs.sqlite", read_only=True).records(status=None))
+    with ResultStore(swept, read_only=True) as store:
+        (table,) = build_tables(store.records(status=None))
     assert table.protocol == "gzsl-dg-v1 on rotated-digits-zsl" and table.metric == "H"
     assert table.columns == ["test env 0", "test env 2"]
     assert table.rows == ["erm+eszsl + CS", "identity+eszsl + CS"]
     cell = table.cells[("erm+eszsl + CS", "test env 2")]
     assert cell.values == [by_sweep["metrics"]["H"]]
     assert "held-out domain" in render([table], "markdown")
+
+
+def test_the_report_draws_seen_unseen_curves_per_held_out_domain(tmp_path, swept):
+    result = CliRunner().invoke(main, ["report", "--store", str(swept), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "rotated-digits-zsl, held-out domain 0deg" in page and "held-out domain 30deg" in page
+    assert "gzsl-dg-v1 on rotated-digits-zsl" in page
 
 
 def test_unknown_methods_and_bad_options_fail_the_plan(tmp_path):

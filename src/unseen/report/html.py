@@ -59,10 +59,13 @@ def _table_html(t: ResultTable) -> str:
 
 
 def _gzsl_curves(records: Sequence[dict[str, Any]]) -> list[str]:
-    """One seen-unseen plot per dataset: each method's run with the lowest seed."""
+    """One seen-unseen plot per dataset (gzsl-dg: per dataset and held-out domain, whose curve it
+    is): each method's run with the lowest seed."""
     by_data: dict[str, dict[tuple, dict]] = defaultdict(dict)
     for r in sorted(records, key=lambda r: r["seed"]):
-        by_data[r["data"]["name"] + " " + r["data"]["hash"]].setdefault((r["method"], r["calibrate"]), r)
+        held_out = f", held-out domain {r['test_domain']}" if r.get("task") == "gzsl-dg" else ""
+        key = r["data"]["name"] + held_out + " " + r["data"]["hash"]
+        by_data[key].setdefault((r["method"], r["calibrate"]), r)
     out = []
     for name, runs in sorted(by_data.items()):
         chosen = [runs[k] for k in sorted(runs)]
@@ -167,7 +170,9 @@ def report_html(rows: Sequence[dict[str, Any]], tables: Sequence[ResultTable], t
     for r in rows:
         counts[r["status"]] += 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs"
-    gzsl = [r["record"] for r in rows if r["status"] == "done" and r["record"].get("task") == "gzsl"]
+    gzsl = [
+        r["record"] for r in rows if r["status"] == "done" and r["record"].get("task") in ("gzsl", "gzsl-dg")
+    ]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
