@@ -290,6 +290,7 @@ def test_bad_requests_name_the_fix():
     data = zsl_domains(n_domains=3)
     with pytest.raises(SpecError, match="FEATURIZER\\+METHOD"):
         parse_method("eszsl")
+    assert parse_method("erm+++eszsl") == ("erm++", "eszsl")  # a DG name may end in "+"
     with pytest.raises(UnknownNameError, match="erm"):
         parse_method("ermm+eszsl")
     with pytest.raises(UnknownNameError, match="eszsl"):
@@ -300,3 +301,14 @@ def test_bad_requests_name_the_fix():
         GZSLDGProtocol(test_env=0).run(data, "identity+eszsl", featurizer_hparams={"lr": 0.1})
     with pytest.raises(SpecError, match="steps and checkpoint_freq"):
         GZSLDGProtocol(test_env=0, steps=0).run(data, "erm+eszsl")
+
+
+def test_every_dg_algorithm_trains_a_featurizer_for_a_gzsl_method():
+    """The composition holds for the whole DG registry, including names ending in '+' (erm++) and
+    featurizers that adapt to their batch (ARM, MTL)."""
+    data = zsl_domains(n_domains=3, per=6)
+    protocol = GZSLDGProtocol(test_env=0, steps=2, checkpoint_freq=1, search="default")
+    for algorithm in DG:
+        record = protocol.run(data, f"{algorithm}+eszsl", featurizer_hparams=FAST_DG)
+        assert record["featurizer"] == algorithm and record["featurizer_steps"] in (1, 2)
+        assert 0.0 <= record["metrics"]["H"] <= 100.0

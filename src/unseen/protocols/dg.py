@@ -283,6 +283,9 @@ class DGProtocol:
         out = {}
         for k, (idx_in, idx_out) in enumerate(splits):
             for part, idx in (("in", idx_in), ("out", idx_out)):
+                if len(idx) == 0:  # nothing to predict (a caller's split may leave a part empty)
+                    out[f"env{k}_{part}_acc"] = 0.0
+                    continue
                 rows = torch.as_tensor(idx, device=inputs.device)
                 correct = sum(
                     int((network(inputs[r]).argmax(1) == labels[r]).sum()) for r in rows.split(chunk)

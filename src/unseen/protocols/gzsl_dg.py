@@ -70,9 +70,10 @@ IDENTITY = "identity"
 
 def parse_method(name: str) -> tuple[str, str]:
     """``"erm+eszsl"`` as ``("erm", "eszsl")``: a featurizer (a DG algorithm or ``identity``) and a
-    GZSL method, both checked against their registries."""
-    featurizer, plus, method = name.partition("+")
-    if not plus or not featurizer or not method or "+" in method:
+    GZSL method, both checked against their registries. The method is what follows the last
+    ``+`` (a DG algorithm's name may hold one: ``erm+++eszsl`` is ``erm++`` then ``eszsl``)."""
+    featurizer, plus, method = name.rpartition("+")
+    if not plus or not featurizer or not method:
         raise SpecError(
             f"method '{name}': a gzsl-dg method is FEATURIZER+METHOD, a DG algorithm (or "
             f"'{IDENTITY}') and a GZSL method, e.g. erm+eszsl or coral+cada-vae."
