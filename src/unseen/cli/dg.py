@@ -36,7 +36,7 @@ from unseen.protocols.dg_selection import SELECTIONS
     "--update-rule",
     type=click.Choice(sorted(UPDATE_RULES)),
     default=None,
-    help="Flatness-seeking update on the algorithm's objective: sam or fad.",
+    help="Flatness-seeking update on the algorithm's objective: sam, fad, gsam or sagm.",
 )
 @click.option(
     "--save-model",

@@ -84,7 +84,7 @@ class DGTask(TaskRunner):
 
     Options: ``test_env`` (a domain number; a list in a sweep gives one run per domain),
     ``steps``, ``checkpoint_freq``, ``holdout_fraction``, ``wrapper`` (``ema``, ``swa`` or
-    ``swad``), ``update_rule`` (``sam`` or ``fad``) and
+    ``swad``), ``update_rule`` (``sam``, ``fad``, ``gsam`` or ``sagm``) and
     ``lodo_validation`` (also run every pair (test domain, other domain) held out, which
     leave-one-domain-out selection needs). The
     sweep's seed is the trial seed (the domains' in/out splits) and the algorithm's seed.

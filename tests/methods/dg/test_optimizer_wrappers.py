@@ -272,7 +272,7 @@ def test_protocol_trains_with_an_update_rule_and_keeps_old_run_ids():
     record = sam.run(data, "rsc", {"mlp_width": 8, "batch_size": 8})
     assert record["update_rule"] == "sam" and len(record["checkpoints"]) == 2
     with pytest.raises(SpecError, match="update rule"):
-        DGProtocol(test_envs=(2,), update_rule="gsam").run(data, "rsc")
+        DGProtocol(test_envs=(2,), update_rule="no-such-rule").run(data, "rsc")
 
 
 @pytest.mark.parametrize("rule", ["sam", "fad"])

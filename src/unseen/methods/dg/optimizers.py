@@ -185,5 +185,8 @@ class FAD(UpdateRule):
         return [a + zeroth * (b - a) + first * (d - c) for a, b, c, d in zip(g0, g1, g2, g3, strict=True)]
 
 
-UPDATE_RULES: Registry[type[UpdateRule]] = Registry.of("update rule", {"sam": SAM, "fad": FAD})
-"""Update rules by name; each wraps a single-objective algorithm: ``UPDATE_RULES[name](algorithm)``."""
+UPDATE_RULES: Registry[type[UpdateRule]] = Registry("update rule", "unseen.methods.dg.sharpness")
+"""Update rules by name; each wraps a single-objective algorithm: ``UPDATE_RULES[name](algorithm)``.
+SAM and FAD are registered here; :mod:`unseen.methods.dg.sharpness` registers GSAM, SAGM and UDIM."""
+UPDATE_RULES.register("sam")(SAM)
+UPDATE_RULES.register("fad")(FAD)
