@@ -1,5 +1,5 @@
-"""The seeds' DG methods: the GSAM and SAGM update rules and DRM, each against a computation by
-hand or a reference loop."""
+"""The seeds' DG methods: the GSAM and SAGM update rules, DRM and the MixStyle featurizer option,
+each against a computation by hand or a reference loop."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from unseen.core.errors import HyperparameterError
 from unseen.methods import DG
 from unseen.methods.dg.optimizers import UPDATE_RULES
+from unseen.nn.mixstyle import mixstyle
 
 
 def _minibatches(shape=(5,), n_domains=3, n=8, n_classes=3, seed=0):
@@ -133,3 +135,37 @@ def test_drm_loss_is_the_mean_of_own_head_and_shared_head_risks_and_prediction_p
         row_entropy = -(rows.softmax(2) * rows.log_softmax(2)).sum(2)
         picked = torch.stack([rows[int(row_entropy[:, i].argmin()), i] for i in range(len(x))])
         assert torch.allclose(algo.predict(x), picked)
+
+
+# --- MixStyle -----------------------------------------------------------------------------------
+
+
+def test_mixstyle_mixes_each_samples_channel_statistics_with_another_samples_by_hand():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 5, 5, generator=g) * 2 + 1
+    weights = torch.tensor([0.2, 0.9, 0.5, 1.0])
+    perm = torch.tensor([2, 0, 3, 1])
+    out = mixstyle(x, weights, perm)
+    for i in range(4):
+        for c in range(3):
+            own, other = x[i, c], x[int(perm[i]), c]
+            mean = weights[i] * own.mean() + (1 - weights[i]) * other.mean()
+            std = weights[i] * (own.var() + 1e-6).sqrt() + (1 - weights[i]) * (other.var() + 1e-6).sqrt()
+            expected = (own - own.mean()) / (own.var() + 1e-6).sqrt() * std + mean
+            assert torch.allclose(out[i, c], expected, atol=1e-5)
+    assert torch.allclose(out[3], x[3], atol=1e-5)  # weight 1: its own style
+
+
+def test_mixstyle_option_acts_after_the_first_two_blocks_in_training_only():
+    shape = (1, 8, 8)
+    plain = DG["erm"](shape, 3, 3, {}, seed=0)
+    mixed = DG["erm"](shape, 3, 3, {"mixstyle": True, "mixstyle_p": 1.0}, seed=0)
+    layers = mixed.featurizer.style_layers()
+    assert len(layers) == 2 and all(layer._forward_hooks for layer in layers)
+    x = torch.randn(6, *shape, generator=torch.Generator().manual_seed(1))
+    mixed.eval(), plain.eval()
+    assert torch.equal(mixed.predict(x), plain.predict(x))  # evaluation: untouched
+    mixed.train(), plain.train()
+    assert not torch.allclose(mixed.predict(x), plain.predict(x))
+    with pytest.raises(HyperparameterError, match="unknown hyperparameter.*mixstyle"):
+        DG["erm"]((5,), 3, 3, {"mixstyle": True})  # feature vectors have no style statistics

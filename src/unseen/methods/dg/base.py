@@ -26,6 +26,7 @@ from unseen.core.device import resolve_device
 from unseen.core.method import Method
 from unseen.core.registry import HParam
 from unseen.nn import networks
+from unseen.nn.mixstyle import add_mixstyle
 
 Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
@@ -94,7 +95,24 @@ the ImageNet-pretrained featurizer; weight decay keeps the shared declaration (d
 DomainBed's too (always on in its search); the protocol applies
 :class:`~unseen.data.augmentation.ImageAugmentation` to the training minibatches."""
 
-FEATURIZER_HPARAMS: dict[str, tuple[HParam, ...]] = {"efficientnet-lite0": LARGE_IMAGE_HPARAMS}
+MIXSTYLE_HPARAMS: tuple[HParam, ...] = (
+    HParam(
+        "mixstyle",
+        False,
+        choices=(False, True),
+        help="MixStyle after the featurizer's first two stages (Zhou et al., ICLR 2021)",
+    ),
+    HParam("mixstyle_p", 0.5, high=1.0, help="probability that MixStyle acts on a forward pass"),
+    HParam("mixstyle_alpha", 0.1, help="Beta(alpha, alpha) distribution of the style mixing weight"),
+)
+"""MixStyle, a featurizer option of the image featurizers (:mod:`unseen.nn.mixstyle`), off by
+default; the paper's ``p = 0.5`` and ``alpha = 0.1``. Feature vectors have no style statistics,
+so the MLP featurizer does not declare it."""
+
+FEATURIZER_HPARAMS: dict[str, tuple[HParam, ...]] = {
+    "small-cnn": MIXSTYLE_HPARAMS,
+    "efficientnet-lite0": LARGE_IMAGE_HPARAMS + MIXSTYLE_HPARAMS,
+}
 """Per featurizer name: hyperparameters that replace the shared one of the same name, or are added."""
 
 
@@ -150,6 +168,10 @@ class Algorithm(Method, nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             self.featurizer = networks.featurizer(self.input_shape, self.params)
+            if self.params.get("mixstyle"):
+                add_mixstyle(
+                    self.featurizer, self.params["mixstyle_p"], self.params["mixstyle_alpha"], self.generator
+                )
             self.classifier = networks.classifier(
                 self.featurizer.n_outputs, n_classes, self.params["nonlinear_classifier"]
             )

@@ -187,6 +187,6 @@ class FAD(UpdateRule):
 
 UPDATE_RULES: Registry[type[UpdateRule]] = Registry("update rule", "unseen.methods.dg.sharpness")
 """Update rules by name; each wraps a single-objective algorithm: ``UPDATE_RULES[name](algorithm)``.
-SAM and FAD are registered here; :mod:`unseen.methods.dg.sharpness` registers GSAM, SAGM and UDIM."""
+SAM and FAD are registered here; :mod:`unseen.methods.dg.sharpness` registers GSAM and SAGM."""
 UPDATE_RULES.register("sam")(SAM)
 UPDATE_RULES.register("fad")(FAD)
