@@ -76,6 +76,29 @@ TIMING_LINE = re.compile(r"^TIMING train_s=([\d.]+) eval_s=([\d.]+)")
 CLS_EPOCHS = 25  # classifier2.CLASSIFIER(..., 25, ...) in clswgan.py
 
 
+def official_flags(
+    dataset: ZSLDataset,
+    dataroot: Path,
+    outf: Path,
+    epochs: int,
+    every: int,
+    seed: int,
+    lr: float = 1e-4,
+    cuda: bool = False,
+) -> list[str]:
+    """clswgan.py's flags: its CUB GZSL script's, sizes from ``dataset``, data under ``dataroot``."""
+    k, d = dataset.classes.semantics.shape[1], dataset.dim
+    flags = (
+        f"--gzsl --manualSeed {seed} --val_every {every} --cls_weight 0.01 --preprocessing "
+        f"--image_embedding res101 --class_embedding att --netG_name MLP_G --netD_name MLP_CRITIC "
+        f"--nepoch {epochs} --ngh 4096 --ndh 4096 --lr {lr} --classifier_lr 0.001 --lambda1 10 "
+        f"--critic_iter 5 --dataset CUB --dataroot {dataroot} "
+        f"--nclass_all {dataset.classes.n_classes} --batch_size 64 --nz {k} --attSize {k} --resSize {d} "
+        f"--syn_num 300 --outf {outf}" + " --cuda" * cuda
+    )
+    return flags.split()
+
+
 def run_official(
     official: Path,
     dataset: ZSLDataset,
@@ -86,16 +109,8 @@ def run_official(
     cuda: bool = False,
 ) -> dict:
     """The authors' clswgan.py (GZSL, CUB flags) in a subprocess: wall time, phase times, test curve."""
-    k, d = dataset.classes.semantics.shape[1], dataset.dim
-    flags = (
-        f"--gzsl --manualSeed {seed} --val_every {every} --cls_weight 0.01 --preprocessing "
-        f"--image_embedding res101 --class_embedding att --netG_name MLP_G --netD_name MLP_CRITIC "
-        f"--nepoch {epochs} --ngh 4096 --ndh 4096 --lr {lr} --classifier_lr 0.001 --lambda1 10 "
-        f"--critic_iter 5 --dataset CUB --dataroot {official / 'data'} "
-        f"--nclass_all {dataset.classes.n_classes} --batch_size 64 --nz {k} --attSize {k} --resSize {d} "
-        f"--syn_num 300 --outf {official / 'checkpoint'}" + " --cuda" * cuda
-    )
-    stdout, wall = run_official_script(official, "clswgan.py", flags.split(), "clswgan.py")
+    flags = official_flags(dataset, official / "data", official / "checkpoint", epochs, every, seed, lr, cuda)
+    stdout, wall = run_official_script(official, "clswgan.py", flags, "clswgan.py")
     curve: dict[int, dict] = {}
     epoch, timing = None, None
     for line in stdout.splitlines():
