@@ -10,6 +10,7 @@ from unseen.core.errors import HyperparameterError
 from unseen.core.io import write_json
 from unseen.data.zsl_domains import load_zsl_domains
 from unseen.experiments.store import ResultStore
+from unseen.methods.joint import JOINT_METHODS
 from unseen.protocols.gzsl_dg import GZSLDGProtocol, parse_method
 from unseen.report.tables import METRIC_COLUMNS
 
@@ -26,11 +27,15 @@ def _row(metrics: dict[str, float]) -> list[str]:
 )
 @click.option(
     "--featurizer",
-    required=True,
+    default=None,
     help="DG algorithm that trains the featurizer on the seen classes (see `unseen methods --family dg`), "
-    "or 'identity' for the inputs themselves.",
+    "or 'identity' for the inputs themselves; none for an end-to-end method (cumix).",
 )
-@click.option("--method", required=True, help="GZSL method run on the embeddings (see `unseen methods`).")
+@click.option(
+    "--method",
+    required=True,
+    help="GZSL method run on the embeddings (see `unseen methods`), or the end-to-end method cumix.",
+)
 @click.option("--test-env", "test_env", required=True, help="The held-out domain's number, e.g. 0.")
 @click.option("--steps", default=1000, type=POSITIVE, show_default=True, help="Featurizer training steps.")
 @click.option(
@@ -77,7 +82,12 @@ def gzsl_dg_cmd(
 ) -> None:
     """Train FEATURIZER on the seen classes of every domain but TEST_ENV, run METHOD on its
     embeddings, and test on TEST_ENV's seen and unseen classes (protocol gzsl-dg-v1)."""
-    name = f"{featurizer}+{method}"
+    if featurizer is None and method not in JOINT_METHODS:
+        raise click.UsageError(
+            f"--method {method} runs on a featurizer: give --featurizer (a DG algorithm or identity); "
+            f"only the end-to-end methods ({', '.join(JOINT_METHODS)}) need none."
+        )
+    name = method if featurizer is None else f"{featurizer}+{method}"
     parse_method(name)  # unknown names fail before the data loads
     fixed = parse_hparams(hparams)
     dg_fixed = _featurizer_hparams(featurizer_hparams)

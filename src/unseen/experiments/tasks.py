@@ -321,15 +321,17 @@ class GZSLDGTask(TaskRunner):
 
     def methods(self) -> list[str]:
         from unseen.methods import DG, GZSL
+        from unseen.methods.joint import JOINT_METHODS
         from unseen.protocols.gzsl_dg import IDENTITY
 
-        return [f"{f}+{m}" for f in (IDENTITY, *DG) for m in GZSL]
+        return [f"{f}+{m}" for f in (IDENTITY, *DG) for m in GZSL] + list(JOINT_METHODS)
 
     def declared_hparams(self, method: str, data: str, options: dict[str, Any]) -> tuple:
         from unseen.methods import GZSL
         from unseen.protocols.gzsl_dg import parse_method
 
-        return GZSL[parse_method(method)[1]].hparams
+        gzsl_method = parse_method(method)[1]
+        return () if gzsl_method is None else GZSL[gzsl_method].hparams
 
 
 TASKS: Registry[TaskRunner] = Registry.of(

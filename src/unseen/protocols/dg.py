@@ -180,7 +180,7 @@ class DGProtocol:
     def train_on(
         self,
         dataset: DomainDataset,
-        algorithm: str,
+        algorithm: str | type[Algorithm],
         hparams: Mapping[str, Any],
         splits: Sequence[tuple[np.ndarray, np.ndarray]],
         train_envs: Sequence[int],
@@ -194,9 +194,11 @@ class DGProtocol:
         evaluated. Returns the model (last step), the checkpoints and the resolved hyperparameters.
 
         :meth:`train` calls it with the trial seed's division; a protocol built on this one that
-        owns its split (``gzsl-dg-v1``) calls it with its own parts.
+        owns its split (``gzsl-dg-v1``) calls it with its own parts. ``algorithm`` is a name of the
+        ``DG`` registry or an algorithm class (``gzsl-dg-v1``'s end-to-end methods, built for their
+        training classes).
         """
-        cls = DG[algorithm]
+        cls = DG[algorithm] if isinstance(algorithm, str) else algorithm
         hparams = dict(hparams)
         dev = resolve_device(device)
         rule_cls = UPDATE_RULES[self.update_rule] if self.update_rule else None
@@ -249,7 +251,7 @@ class DGProtocol:
                     if on_checkpoint is not None:
                         on_checkpoint(step, evaluated)
                     if progress:
-                        progress(step, self.steps, f"{algorithm} step {step}/{self.steps}")
+                        progress(step, self.steps, f"{cls.name} step {step}/{self.steps}")
         if averaging is not None:  # the averaged weights are the trained model
             model.network.load_state_dict(averaging.final_network().state_dict())
         resolved = {

@@ -11,7 +11,10 @@ featurizer on the seen classes of the training domains with the DG training loop
 (:meth:`~unseen.protocols.dg.DGProtocol.train_on`), then a GZSL method of the ``GZSL`` registry
 runs on its embeddings, selected with ``gzsl-ps-v1``'s validation search
 (:meth:`~unseen.protocols.gzsl.GZSLProtocol.select`). ``identity`` as the featurizer uses the
-inputs themselves, flattened (no training).
+inputs themselves, flattened (no training). An end-to-end method (``cumix``,
+:mod:`unseen.methods.joint.cumix`) is a whole method on its own: its network trains in the place
+of the featurizer, on the same rows, and its semantic embedding is scored by compatibility with
+the class semantics (nothing to search: validation fixes its steps and the calibration).
 
 The rule, fixed for this protocol version:
 
@@ -59,6 +62,8 @@ from unseen.data.model import ValidationParts, ZSLDataset, validation_parts
 from unseen.data.zsl_domains import ZSLDomainDataset
 from unseen.methods import DG, GZSL
 from unseen.methods.dg.base import Algorithm
+from unseen.methods.joint import JOINT_METHODS, joint_method
+from unseen.methods.joint.cumix import SemanticCompatibility
 from unseen.metrics import calibrated_stacking
 from unseen.protocols.dg import DGProtocol, eval_chunk
 from unseen.protocols.gzsl import FitCache, GZSLProtocol, evaluate
@@ -68,15 +73,20 @@ IDENTITY = "identity"
 """The featurizer that is no network: the inputs, flattened, are the embeddings."""
 
 
-def parse_method(name: str) -> tuple[str, str]:
+def parse_method(name: str) -> tuple[str, str | None]:
     """``"erm+eszsl"`` as ``("erm", "eszsl")``: a featurizer (a DG algorithm or ``identity``) and a
     GZSL method, both checked against their registries. The method is what follows the last
-    ``+`` (a DG algorithm's name may hold one: ``erm+++eszsl`` is ``erm++`` then ``eszsl``)."""
+    ``+`` (a DG algorithm's name may hold one: ``erm+++eszsl`` is ``erm++`` then ``eszsl``).
+    An end-to-end method (``cumix``) is ``(name, None)``: its network is the featurizer and it
+    scores by compatibility with the class semantics."""
+    if name in JOINT_METHODS:
+        return name, None
     featurizer, plus, method = name.rpartition("+")
     if not plus or not featurizer or not method:
         raise SpecError(
             f"method '{name}': a gzsl-dg method is FEATURIZER+METHOD, a DG algorithm (or "
-            f"'{IDENTITY}') and a GZSL method, e.g. erm+eszsl or coral+cada-vae."
+            f"'{IDENTITY}') and a GZSL method, e.g. erm+eszsl or coral+cada-vae; or an end-to-end "
+            f"method: {', '.join(JOINT_METHODS)}."
         )
     if featurizer != IDENTITY:
         DG[featurizer]  # unknown names raise with the closest known ones
@@ -157,6 +167,11 @@ def _task(
     return ZSLDataset(
         name=name, features=features, labels=labels, classes=classes, split_indices=local, source=source
     )
+
+
+def _algorithm(name: str):
+    """The class of a trained featurizer: an end-to-end method or a DG algorithm."""
+    return joint_method(name) if name in JOINT_METHODS else DG[name]
 
 
 def _rows(parts: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -323,6 +338,12 @@ class GZSLDGProtocol:
         featurizer, gzsl_method = parse_method(method)
         fixed = dict(hparams or {})
         dg_fixed = dict(featurizer_hparams or {})
+        joint = gzsl_method is None
+        if joint and fixed:
+            raise HyperparameterError(
+                f"method '{method}' is end to end: give its hyperparameters {sorted(fixed)} as "
+                "featurizer hyperparameters (--featurizer-hparams), not GZSL ones."
+            )
         if featurizer == IDENTITY and dg_fixed:
             raise HyperparameterError(
                 f"featurizer '{IDENTITY}' trains nothing and takes no hyperparameters; drop "
@@ -333,7 +354,7 @@ class GZSLDGProtocol:
         split = self.split(data)
         val, val_env = self.validation(data, split)
         gzsl = GZSLProtocol(calibrate=self.calibrate, search=self.search, seed=self.seed)
-        given = {**GZSL[gzsl_method].defaults_for(data.name), **fixed}
+        given = {} if joint else {**GZSL[gzsl_method].defaults_for(data.name), **fixed}
         cache = FitCache()
 
         # Selection: the validation featurizer's checkpoints x the GZSL search.
@@ -364,10 +385,15 @@ class GZSLDGProtocol:
         trials = []
         for i, (step, features) in enumerate(embeddings):
             task = _task(f"{data.name}/val", val.parts, features, val_labels, val_classes, data.source)
-            for trial in gzsl.select(task, gzsl_method, given, device, None, cache):
-                trials.append({"step": step, **trial})
+            if joint:  # nothing to search: the network's semantic embedding is scored as it is
+                scorer, _ = cache.fit(SemanticCompatibility, {}, self.seed, device, task)
+                ev = evaluate(scorer, task, "best" if self.calibrate else None)
+                trials.append({"step": step, "hparams": {}, "val": ev.metrics, "gamma": ev.gamma})
+            else:
+                for trial in gzsl.select(task, gzsl_method, given, device, None, cache):
+                    trials.append({"step": step, **trial})
             if progress:
-                progress(i + 1, len(embeddings), f"{gzsl_method} validation at checkpoint {i + 1}")
+                progress(i + 1, len(embeddings), f"{gzsl_method or method} validation at checkpoint {i + 1}")
         best = gzsl.best(trials)
         chosen, gamma, chosen_step = trials[best]["hparams"], trials[best]["gamma"], trials[best]["step"]
         t1 = time.perf_counter()
@@ -396,7 +422,8 @@ class GZSLDGProtocol:
                 data.classes,
                 data.source,
             )
-        final, _ = cache.fit(GZSL[gzsl_method], chosen, self.seed, device, views["held_out"])
+        scorer_cls = SemanticCompatibility if joint else GZSL[gzsl_method]
+        final, _ = cache.fit(scorer_cls, chosen, self.seed, device, views["held_out"])
         t2 = time.perf_counter()
         results = {key: evaluate(final, view, gamma) for key, view in views.items()}
         t3 = time.perf_counter()
@@ -417,8 +444,8 @@ class GZSLDGProtocol:
             featurizer=featurizer,
             gzsl_method=gzsl_method,
             paper={
-                "featurizer": DG[featurizer].paper if featurizer != IDENTITY else None,
-                "method": GZSL[gzsl_method].paper,
+                "featurizer": None if featurizer == IDENTITY else _algorithm(featurizer).paper,
+                "method": _algorithm(featurizer).paper if joint else GZSL[gzsl_method].paper,
             },
             hparams=chosen,
             hparams_fixed=fixed,
@@ -470,6 +497,8 @@ class GZSLDGProtocol:
         samples = data.samples
         remap = np.full(samples.n_classes, -1, dtype=np.int64)
         remap[np.asarray(class_ids)] = np.arange(len(class_ids))
+        if algorithm in JOINT_METHODS:  # end to end: built for the training classes' semantics
+            algorithm = joint_method(algorithm).for_classes(data.classes.semantics[np.asarray(class_ids)])
         present = np.unique(samples.domains[rows])
         domain_of = np.full(samples.n_domains, -1, dtype=np.int64)
         domain_of[present] = np.arange(len(present))
