@@ -36,21 +36,23 @@ from bench_generative import run_official_script, write_xlsa17  # noqa: E402
 from bench_official_clswgan import official_flags  # noqa: E402
 from replay import (  # noqa: E402
     Draws,
+    Layers,
     TorchWithRand,
     load,
+    networks,
     norm,
     patched_copy,
     print_classifiers,
-    print_final,
-    print_steps,
+    print_replay,
+    renamed,
     replay_classifier,
+    test_accuracies,
 )
 from unseen.data import load_dataset  # noqa: E402
-from unseen.data.model import SplitName, ZSLDataset  # noqa: E402
+from unseen.data.model import ZSLDataset  # noqa: E402
 from unseen.methods import GZSL  # noqa: E402
 from unseen.methods.gzsl import f_clswgan  # noqa: E402
 from unseen.methods.gzsl.generative import modules, training  # noqa: E402
-from unseen.metrics.accuracy import gzsl_accuracies  # noqa: E402
 
 EVALUATE = """
 def evaluate(g):
@@ -73,22 +75,12 @@ INSERTIONS = (
     ("    mean_lossG /=", 0, "    replay_recorder.end_epoch(epoch, globals())\n"),
 )
 # official network -> (attribute of ours, official layer -> ours' layer)
-LAYERS = {
+LAYERS: Layers = {
     "G": ("_G", {"fc1": "hidden.0", "fc2": "out.0"}),
     "D": ("_D", {"fc1": "net.0", "fc2": "net.2"}),
     "C": ("_pretrained", {"fc": "fc"}),
 }
 METHOD = "f-clswgan"
-
-
-def ours_state(net: str, official: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """An official network's ``state_dict`` under ours' parameter names."""
-    layers = LAYERS[net][1]
-    return {f"{layers[k.rsplit('.', 1)[0]]}.{k.rsplit('.', 1)[1]}": v for k, v in official.items()}
-
-
-def networks(model) -> list[tuple[str, torch.nn.Module]]:
-    return [(net, getattr(model, attr)) for net, (attr, _) in LAYERS.items()]
 
 
 @contextmanager
@@ -99,14 +91,16 @@ def started_from(weights: dict, jitter: float = 0.0, log: list[dict] | None = No
 
     def build_from_official(self, train, generator):
         build(self, train, generator)
-        for net, module in networks(self):
-            load(module, ours_state(net, weights[net]), jitter)
+        for net, module in networks(self, LAYERS):
+            load(module, renamed(net, weights[net], LAYERS), jitter)
         if log is not None:
             step = self._opt_g.step
 
             def logged_step(*args, **kwargs):
                 step(*args, **kwargs)
-                log.append({"lam": self.params["gp_weight"], **{k: norm(m) for k, m in networks(self)}})
+                log.append(
+                    {"lam": self.params["gp_weight"], **{k: norm(m) for k, m in networks(self, LAYERS)}}
+                )
 
             self._opt_g.step = logged_step
 
@@ -159,8 +153,6 @@ def classifier_on_official(
 ) -> list[dict]:
     """Ours' synthesis and final classifier on the official final weights, once per official
     classifier seed, each on that run's draws."""
-    X_s, y_s = dataset.split_features(SplitName.TEST_SEEN), dataset.split_labels(SplitName.TEST_SEEN)
-    X_u, y_u = dataset.split_features(SplitName.TEST_UNSEEN), dataset.split_labels(SplitName.TEST_UNSEEN)
     results = []
     with started_from(final):
         for seed in seeds:
@@ -168,8 +160,7 @@ def classifier_on_official(
             model._train_epoch = lambda sampler, generator: None
             replay_classifier(model, torch.load(out / f"classifier_draws{seed}.pt"))
             model.fit(dataset.train_set())
-            m = gzsl_accuracies(model.scores(X_s), y_s, model.scores(X_u), y_u)
-            results.append({"seed": seed, "SUH": [float(m[k]) for k in "SUH"]})  # percent
+            results.append({"seed": seed, "SUH": test_accuracies(model, dataset)})
     return results
 
 
@@ -202,16 +193,7 @@ def main() -> None:
         _, twin = replay_ours(written, args.epochs, args.lr, args.seed, out, jitter=1e-7)
         record = torch.load(out / f"epoch{args.epochs - 1}.pt")
         head = f"{METHOD}, {args.data}, {args.epochs} epochs, lr {args.lr}, seed {args.seed}"
-        print(f"{head}: {len(log)} steps")
-        nets = networks(model)
-        print_steps(record["steps"], log, [net for net, _ in nets])
-        twins = dict(networks(twin))
-        print_final(
-            [
-                (net, m.state_dict(), ours_state(net, record["state"][net]), twins[net].state_dict())
-                for net, m in nets
-            ]
-        )
+        print_replay(head, record, log, model, twin, LAYERS)
         if seeds:
             print_classifiers(out, classifier_on_official(written, record["state"], args.lr, out, seeds))
 

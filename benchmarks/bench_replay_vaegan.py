@@ -45,21 +45,23 @@ from bench_generative import run_official_script, write_xlsa17  # noqa: E402
 from bench_official_vaegan import official_command  # noqa: E402
 from replay import (  # noqa: E402
     Draws,
+    Layers,
     TorchWithRand,
     load,
+    networks,
     norm,
     patched_copy,
     print_classifiers,
-    print_final,
-    print_steps,
+    print_replay,
+    renamed,
     replay_classifier,
+    test_accuracies,
 )
 from unseen.data import load_dataset  # noqa: E402
-from unseen.data.model import SplitName, ZSLDataset  # noqa: E402
+from unseen.data.model import ZSLDataset  # noqa: E402
 from unseen.methods import GZSL  # noqa: E402
 from unseen.methods.gzsl import f_vaegan  # noqa: E402
 from unseen.methods.gzsl.generative import modules, training  # noqa: E402
-from unseen.metrics.accuracy import gzsl_accuracies  # noqa: E402
 
 EVALUATE = """
 def evaluate(g):
@@ -91,23 +93,13 @@ INSERTIONS = (
     ("    print('[%d/%d]  Loss_D", 0, "    replay_recorder.end_epoch(epoch, globals())\n"),
 )
 # official network -> (attribute of ours, official layer -> ours' layer)
-LAYERS = {
+LAYERS: Layers = {
     "E": ("_E", {"fc1": "hidden.0", "fc3": "hidden.2", "linear_means": "mu", "linear_log_var": "logvar"}),
     "G": ("_G", {"fc1": "hidden.0", "fc3": "out.0"}),
     "D": ("_D", {"fc1": "net.0", "fc2": "net.2"}),
     "F": ("_fb", {"fc1": "net.0", "fc2": "net.2"}),
     "Dec": ("_dec", {"fc1": "hidden.0", "fc3": "out"}),
 }
-
-
-def ours_state(net: str, official: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """An official network's ``state_dict`` under ours' parameter names."""
-    layers = LAYERS[net][1]
-    return {f"{layers[k.rsplit('.', 1)[0]]}.{k.rsplit('.', 1)[1]}": v for k, v in official.items()}
-
-
-def networks(model) -> list[tuple[str, torch.nn.Module]]:
-    return [(net, getattr(model, attr)) for net, (attr, _) in LAYERS.items() if hasattr(model, attr)]
 
 
 @contextmanager
@@ -117,8 +109,8 @@ def started_from(weights: dict, jitter: float = 0.0):
 
     def build_from_official(self, train, generator):
         build(self, train, generator)
-        for net, module in networks(self):
-            load(module, ours_state(net, weights[net]), jitter)
+        for net, module in networks(self, LAYERS):
+            load(module, renamed(net, weights[net], LAYERS), jitter)
 
     f_vaegan.FVAEGAN._build = build_from_official
     try:
@@ -136,7 +128,7 @@ def replayed(draws: Draws):
 
     def logged_step(self, *args):
         generator_step(self, *args)
-        log.append({"lam": float(self._gp_weight.value), **{k: norm(m) for k, m in networks(self)}})
+        log.append({"lam": float(self._gp_weight.value), **{k: norm(m) for k, m in networks(self, LAYERS)}})
 
     def draw(self, n_batches):  # one independent permutation prefix per critic batch
         return torch.stack([draws.take("randperm", (self.n,))[: self.batch] for _ in range(n_batches)])
@@ -176,8 +168,6 @@ def classifier_on_official(
 ) -> list[dict]:
     """Ours' synthesis and final classifier on the official final weights, once per official
     classifier seed, each on that run's draws."""
-    X_s, y_s = dataset.split_features(SplitName.TEST_SEEN), dataset.split_labels(SplitName.TEST_SEEN)
-    X_u, y_u = dataset.split_features(SplitName.TEST_UNSEEN), dataset.split_labels(SplitName.TEST_UNSEEN)
     results = []
     with started_from(final):
         for seed in seeds:
@@ -185,8 +175,7 @@ def classifier_on_official(
             model._train_epoch = lambda sampler, generator: None
             replay_classifier(model, torch.load(out / f"classifier_draws{seed}.pt"))
             model.fit(dataset.train_set())
-            m = gzsl_accuracies(model.scores(X_s), y_s, model.scores(X_u), y_u)
-            results.append({"seed": seed, "SUH": [float(m[k]) for k in "SUH"]})  # percent
+            results.append({"seed": seed, "SUH": test_accuracies(model, dataset)})
     return results
 
 
@@ -216,18 +205,8 @@ def main() -> None:
         log, model = replay_ours(written, args.method, args.epochs, args.seed, out)
         _, twin = replay_ours(written, args.method, args.epochs, args.seed, out, jitter=1e-7)
         record = torch.load(out / f"epoch{args.epochs - 1}.pt")
-        print(
-            f"{args.method}, {args.data}, {args.epochs} epochs, seed {args.seed}: {len(log)} generator steps"
-        )
-        nets = networks(model)
-        print_steps(record["steps"], log, [net for net, _ in nets])
-        twins = dict(networks(twin))
-        print_final(
-            [
-                (net, m.state_dict(), ours_state(net, record["state"][net]), twins[net].state_dict())
-                for net, m in nets
-            ]
-        )
+        head = f"{args.method}, {args.data}, {args.epochs} epochs, seed {args.seed}"
+        print_replay(head, record, log, model, twin, LAYERS)
         if seeds:
             print_classifiers(out, classifier_on_official(written, args.method, record["state"], out, seeds))
 

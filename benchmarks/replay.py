@@ -215,6 +215,45 @@ def replay_classifier(model, draws: list[tuple[str, torch.Tensor]]) -> None:
     model._fit_classifier = replayed
 
 
+Layers = dict[str, tuple[str, dict[str, str]]]
+"""Official network name -> (ours' attribute holding it, official layer name -> ours')."""
+
+
+def renamed(net: str, official: dict[str, torch.Tensor], layers: Layers) -> dict[str, torch.Tensor]:
+    """An official network's ``state_dict`` under ours' parameter names."""
+    names = layers[net][1]
+    return {f"{names[k.rsplit('.', 1)[0]]}.{k.rsplit('.', 1)[1]}": v for k, v in official.items()}
+
+
+def networks(model, layers: Layers) -> list[tuple[str, torch.nn.Module]]:
+    """Ours' networks of ``model`` that ``layers`` maps, by official name."""
+    return [(net, getattr(model, attr)) for net, (attr, _) in layers.items() if hasattr(model, attr)]
+
+
+def test_accuracies(model, dataset) -> list[float]:
+    """``model``'s test S, U, H (percent) on ``dataset``."""
+    from unseen.data.model import SplitName
+    from unseen.metrics.accuracy import gzsl_accuracies
+
+    X_s, y_s = dataset.split_features(SplitName.TEST_SEEN), dataset.split_labels(SplitName.TEST_SEEN)
+    X_u, y_u = dataset.split_features(SplitName.TEST_UNSEEN), dataset.split_labels(SplitName.TEST_UNSEEN)
+    m = gzsl_accuracies(model.scores(X_s), y_s, model.scores(X_u), y_u)
+    return [float(m[k]) for k in "SUH"]
+
+
+def print_replay(head: str, record: dict, log: list[dict], model, twin, layers: Layers) -> None:
+    """The step table and the final-weights table of one replay (``record``: the official
+    last epoch's save; ``twin``: ours from the jittered start)."""
+    print(f"{head}: {len(log)} generator steps")
+    nets = networks(model, layers)
+    print_steps(record["steps"], log, [net for net, _ in nets])
+    twins = dict(networks(twin, layers))
+    rows = [
+        (n, m.state_dict(), renamed(n, record["state"][n], layers), twins[n].state_dict()) for n, m in nets
+    ]
+    print_final(rows)
+
+
 def load(module: torch.nn.Module, state: dict[str, torch.Tensor], jitter: float = 0.0) -> None:
     """``state`` into ``module``, each value times ``1 + jitter * N(0, 1)`` (fixed draws)."""
     module.load_state_dict(state)
