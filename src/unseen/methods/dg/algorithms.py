@@ -199,18 +199,20 @@ class Mixup(Algorithm):
         return {"loss": objective.detach()}
 
 
+MMD_GAMMA = HParam(
+    "mmd_gamma",
+    1.0,
+    grid=(0.1, 1.0, 10.0),
+    help="penalty weight",
+    draw=lambda r: float(10 ** r.uniform(-1, 1)),
+)
+"""DomainBed's weight of a feature-distance penalty (MMD, CORAL, CausIRL-MMD and -CORAL)."""
+
+
 class _FeatureMatching(SingleObjective):
     """Risk + ``gamma`` x the mean over domain pairs of a discrepancy between their features."""
 
-    hparams = (
-        HParam(
-            "mmd_gamma",
-            1.0,
-            grid=(0.1, 1.0, 10.0),
-            help="penalty weight",
-            draw=lambda r: float(10 ** r.uniform(-1, 1)),
-        ),
-    )
+    hparams = (MMD_GAMMA,)
 
     @staticmethod
     def pairwise_discrepancy(features: list[torch.Tensor]) -> torch.Tensor:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from unseen.core.registry import HParam
-from unseen.methods.dg.algorithms import IRM, _AnnealedPenalty, annealed_penalty_hparams
+from unseen.methods.dg.algorithms import IRM, MMD_GAMMA, _AnnealedPenalty, annealed_penalty_hparams
 from unseen.methods.dg.base import Minibatches, per_domain_losses
 from unseen.methods.dg.objective import ObjectiveValue, SingleObjective
 from unseen.methods.dg.penalties import coral_penalty, irm_penalty, mmd_penalty
@@ -88,15 +87,7 @@ class _CausIRL(SingleObjective):
     rest the other. With fewer than two rows in a half the penalty is 0."""
 
     paper = "Chevalley et al., Invariant Causal Mechanisms through Distribution Matching (arXiv 2022)"
-    hparams = (
-        HParam(
-            "mmd_gamma",
-            1.0,
-            grid=(0.1, 1.0, 10.0),
-            help="penalty weight",
-            draw=lambda r: float(10 ** r.uniform(-1, 1)),
-        ),
-    )
+    hparams = (MMD_GAMMA,)
 
     @staticmethod
     def distance(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
