@@ -9,6 +9,7 @@ and raises :class:`~unseen.core.errors.DataError` subclasses with messages that 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -346,6 +347,10 @@ class ZSLDataset:
             where=f"dataset '{self.name}'",
         )
         return parts.task(self, f"{self.name}/val(seed={seed})")
+
+    def with_source(self, source: str) -> ZSLDataset:
+        """The same dataset recorded as coming from ``source`` (a data spec wrapping this one's)."""
+        return dataclasses.replace(self, source=source)
 
     def summary(self) -> dict:
         """Sizes, roles and hashes, as printed by ``unseen data info``."""

@@ -16,12 +16,15 @@ Data specs (:func:`load_zsl_domains`, scheme registry :data:`ZSL_DOMAIN_SCHEMES`
   digits; small enough for tests);
 - ``zsl-domains:FILE.toml`` - any multi-domain data spec (``npz-domains:``, ``mat-domains:``,
   ``folder:``, ...) plus a CSV of class semantics and the unseen (and validation) class names,
-  named in a small TOML file (:func:`load_zsl_domains_file`).
+  named in a small TOML file (:func:`load_zsl_domains_file`);
+- ``text:SPEC`` - any of them with text embeddings of the class names as class semantics
+  (:mod:`unseen.semantics.scheme`, the same loader as for single-domain zero-shot data).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import tomllib
 from dataclasses import dataclass
@@ -102,6 +105,10 @@ class ZSLDomainDataset:
         val = np.asarray(self.val_classes if self.val_classes is not None else [-1], dtype=np.int64)
         return hash_arrays(val, extra=self.samples.hash + self.classes.hash)
 
+    def with_source(self, source: str) -> ZSLDomainDataset:
+        """The same dataset recorded as coming from ``source`` (a data spec wrapping this one's)."""
+        return dataclasses.replace(self, samples=dataclasses.replace(self.samples, source=source))
+
     def summary(self) -> dict:
         return {
             **self.samples.summary(),
@@ -115,7 +122,9 @@ class ZSLDomainDataset:
 
 
 ZSL_DOMAIN_SCHEMES: SchemeRegistry[ZSLDomainDataset] = SchemeRegistry(
-    "zero-shot multi-domain", "unseen.data.zsl_domains"
+    "zero-shot multi-domain",
+    "unseen.data.zsl_domains",
+    "unseen.semantics.scheme",  # text: embeds class names; it lives with the encoders' users, above data
 )
 load_zsl_domains = ZSL_DOMAIN_SCHEMES.load
 
@@ -185,23 +194,32 @@ def load_builtin_zsl_domains(spec: DataSpec) -> ZSLDomainDataset:
 
 
 DESCRIPTOR_KEYS = {"data", "semantics", "semantics_kind", "unseen", "validation"}
+NO_SEMANTICS = "none"
+"""The semantics kind of a descriptor that names no semantics file: its class semantics have no
+columns until ``text:`` gives them (``text:zsl-domains:FILE.toml``)."""
 
 
 @ZSL_DOMAIN_SCHEMES.register(
     "zsl-domains",
-    help="zsl-domains:FILE.toml - data = a multi-domain spec, semantics = a CSV (class, then one "
-    "column per dimension), unseen = [class names], validation = [class names] (optional)",
+    help="zsl-domains:FILE.toml[?data=SPEC] - data = a multi-domain spec (?data= replaces it), "
+    "semantics = a CSV (class, then one column per dimension; or none, and text:zsl-domains:FILE "
+    "embeds the class names), unseen = [class names], validation = [class names] (optional)",
 )
 def load_zsl_domains_file(spec: DataSpec) -> ZSLDomainDataset:
-    """A multi-domain data spec with class semantics and roles, named in a TOML file::
+    """A multi-domain data spec with class semantics and roles, named in a small TOML file::
 
     data = "npz-domains:features.npz"    # any multi-domain spec; paths relative to this file
-    semantics = "attributes.csv"         # header row, then: class name, value, value, ...
+    semantics = "attributes.csv"         # optional: header row, then: class name, value, value, ...
     semantics_kind = "attributes:mine"   # optional; default "attributes:<CSV file name>"
     unseen = ["bike", "mug"]
     validation = ["pen"]                 # optional: seen classes held out for validation
+
+    The option ``data=SPEC`` replaces the file's ``data`` (relative paths read from the working
+    folder), so one file of class roles serves the photos and every set of features extracted
+    from them. Without ``semantics`` the class table's semantics have no columns (kind
+    ``"none"``): load the file as ``text:zsl-domains:FILE.toml`` to embed the class names.
     """
-    spec.check_options(set())
+    spec.check_options({"data"})
     path = Path(spec.target)
     where = f"data spec '{spec.text}'"
     if not path.is_file():
@@ -211,22 +229,26 @@ def load_zsl_domains_file(spec: DataSpec) -> ZSLDomainDataset:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataFormatError(f"{path}: not a readable TOML file ({exc}).") from None
     unknown = sorted(set(desc) - DESCRIPTOR_KEYS)
-    missing = sorted({"data", "semantics", "unseen"} - set(desc))
+    missing = sorted({"data", "unseen"} - set(desc))
     if unknown or missing:
         raise DataFormatError(
             f"{path}: missing key(s) {missing}, unknown key(s) {unknown}; the keys are "
-            f"{sorted(DESCRIPTOR_KEYS)} (data, semantics and unseen are required)."
+            f"{sorted(DESCRIPTOR_KEYS)} (data and unseen are required)."
         )
-    for key in ("data", "semantics"):
-        if not isinstance(desc[key], str):
+    for key in ("data", "semantics", "semantics_kind"):
+        if key in desc and not isinstance(desc[key], str):
             raise DataFormatError(f"{path}: '{key}' must be a string.")
     for key in ("unseen", "validation"):
         if key in desc and not (isinstance(desc[key], list) and all(isinstance(v, str) for v in desc[key])):
             raise DataFormatError(f"{path}: '{key}' must be a list of class names, e.g. {key} = [\"mug\"].")
-    samples = load_domains(_relative_to(desc["data"], path.parent))
-    csv_path = path.parent / desc["semantics"]
+    samples = load_domains(spec.options.get("data") or _relative_to(desc["data"], path.parent))
     names = samples.class_names
-    semantics = _read_semantics(csv_path, names)
+    if "semantics" in desc:
+        csv_path = path.parent / desc["semantics"]
+        semantics = _read_semantics(csv_path, names)
+        kind = desc.get("semantics_kind") or f"attributes:{csv_path.name}"
+    else:
+        semantics, kind = np.zeros((len(names), 0), dtype=np.float32), NO_SEMANTICS
     index = {name: i for i, name in enumerate(names)}
     for key in ("unseen", "validation"):
         strangers = [c for c in desc.get(key, []) if c not in index]
@@ -239,9 +261,7 @@ def load_zsl_domains_file(spec: DataSpec) -> ZSLDomainDataset:
     validation = desc.get("validation")
     return ZSLDomainDataset(
         samples=samples,
-        classes=ClassTable(
-            names, seen, semantics, desc.get("semantics_kind") or f"attributes:{csv_path.name}"
-        ),
+        classes=ClassTable(names, seen, semantics, kind),
         val_classes=None if validation is None else np.array([index[c] for c in validation], dtype=np.int64),
     )
 

@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from unseen.core.device import resolve_device
-from unseen.core.errors import HyperparameterError, SpecError
+from unseen.core.errors import DataError, HyperparameterError, SpecError
 from unseen.core.record import make_record
 from unseen.data.domains import DomainDataset
 from unseen.data.model import ValidationParts, ZSLDataset, validation_parts
@@ -226,6 +226,12 @@ class GZSLDGProtocol:
             )
         if not 0.0 < self.holdout_fraction < 1.0:
             raise SpecError(f"holdout_fraction must be in (0, 1); got {self.holdout_fraction}.")
+        if data.classes.semantics.shape[1] == 0:
+            raise DataError(
+                f"{data.source or data.name}: the classes have no semantics (kind "
+                f"'{data.classes.semantics_kind}'); name a CSV in the zsl-domains file (semantics = ...) "
+                f"or embed the class names with text: (--data 'text:{data.source or 'SPEC'}')."
+            )
 
     def train_envs(self, data: ZSLDomainDataset) -> list[int]:
         return [k for k in range(data.n_domains) if k != self.test_env]

@@ -1,8 +1,10 @@
 """The ``text:`` data-spec scheme: any zero-shot dataset with text embeddings as class semantics.
 
 ``text:INNER_SPEC[?encoder=minilm&templates=imagenet80&mode=replace&weights=PATH&descriptions=FILE]``
-loads ``INNER_SPEC`` (any zero-shot spec, e.g. ``builtin:mnist-zsl`` or ``xlsa17:DIR``) and
-replaces its class semantics by prompt-ensembled text embeddings of its class names (see
+loads ``INNER_SPEC`` (any zero-shot spec, e.g. ``builtin:mnist-zsl`` or ``xlsa17:DIR``, or any
+zero-shot multi-domain spec, e.g. ``builtin:rotated-mnist-zsl`` or ``zsl-domains:FILE.toml``:
+the scheme is registered for both kinds, with one loader, :func:`with_text_spec`) and replaces
+its class semantics by prompt-ensembled text embeddings of its class names (see
 :func:`unseen.semantics.text.with_text_semantics`). The options after ``?`` listed in
 :data:`TEXT_OPTIONS` belong to ``text:``; every other option is handed to the inner spec, so
 ``text:synthetic:CUB?seed=3&templates=photo`` is ``synthetic:CUB?seed=3`` with ``photo`` prompts.
@@ -16,8 +18,8 @@ and prompts, so a sweep encodes each class list once.
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -27,7 +29,8 @@ from unseen.backbones.options import typed_encoder_options
 from unseen.core.errors import DataFileNotFound, DataFormatError
 from unseen.data.model import ZSLDataset
 from unseen.data.specs import DataSpec, load_dataset, register_scheme
-from unseen.semantics.text import Descriptions, with_text_semantics
+from unseen.data.zsl_domains import ZSL_DOMAIN_SCHEMES, ZSLDomainDataset, load_zsl_domains
+from unseen.semantics.text import Descriptions, WithClasses, with_text_semantics
 
 TEXT_OPTIONS = {"encoder", "templates", "mode", "weights", "descriptions"}
 ENCODER_OPTION_PREFIX = "encoder."
@@ -56,13 +59,15 @@ def read_descriptions(path: str | Path) -> Descriptions:
     return content
 
 
-@register_scheme(
-    "text",
-    help="text:SPEC[?encoder=minilm&templates=imagenet80&mode=replace|concat] - class semantics "
-    "from text embeddings of SPEC's class names",
+TEXT_HELP = (
+    "text:SPEC[?encoder=minilm&templates=imagenet80&mode=replace|concat] - class semantics from text "
+    "embeddings of SPEC's class names"
 )
-def load_text_spec(spec: DataSpec) -> ZSLDataset:
-    """Loader for ``text:INNER_SPEC[?...]``."""
+
+
+def with_text_spec(spec: DataSpec, load: Callable[[str], WithClasses]) -> WithClasses:
+    """The dataset ``load`` gives for ``spec``'s inner spec, with text class semantics: the one
+    path of ``text:`` for every kind of zero-shot data (single-domain and multi-domain)."""
     own = {k: v for k, v in spec.options.items() if k in TEXT_OPTIONS}
     encoder_options = {
         k.removeprefix(ENCODER_OPTION_PREFIX): v
@@ -77,7 +82,7 @@ def load_text_spec(spec: DataSpec) -> ZSLDataset:
     name = own.get("encoder", "minilm")
     options = typed_encoder_options(name, encoder_options, reserved={"weights": "weights=PATH"})
     inner = spec.target + (f"?{urlencode(passed_on)}" if passed_on else "")
-    dataset = load_dataset(inner)
+    dataset = load(inner)
     encoder = ENCODERS.create(name, weights=own.get("weights"), **options)
     descriptions = read_descriptions(own["descriptions"]) if own.get("descriptions") else None
     result = with_text_semantics(
@@ -88,4 +93,17 @@ def load_text_spec(spec: DataSpec) -> ZSLDataset:
         descriptions=descriptions,
         cache=FeatureCache(),
     )
-    return dataclasses.replace(result, source=spec.text)
+    return result.with_source(spec.text)
+
+
+@register_scheme("text", help=TEXT_HELP)
+def load_text_spec(spec: DataSpec) -> ZSLDataset:
+    """Loader for ``text:INNER_SPEC[?...]``, ``INNER_SPEC`` a zero-shot spec."""
+    return with_text_spec(spec, load_dataset)
+
+
+@ZSL_DOMAIN_SCHEMES.register("text", help=TEXT_HELP)
+def load_text_domains_spec(spec: DataSpec) -> ZSLDomainDataset:
+    """Loader for ``text:INNER_SPEC[?...]``, ``INNER_SPEC`` a zero-shot multi-domain spec
+    (``builtin:rotated-mnist-zsl``, ``zsl-domains:FILE.toml``)."""
+    return with_text_spec(spec, load_zsl_domains)

@@ -4,8 +4,10 @@
 3.1.4): every template is filled with the class name, each prompt is encoded and L2-normalised,
 the class's prompt embeddings are averaged and the mean is normalised again. Optional per-class
 descriptions (Menon & Vondrick, ICLR 2023) join the same ensemble through a description
-template. :func:`with_text_semantics` puts the result into a :class:`~unseen.data.model.ZSLDataset`
-as its class semantics, so every GZSL method can use text instead of (or beside) attributes.
+template. :func:`with_text_semantics` puts the result into a dataset's class table (a
+:class:`~unseen.data.model.ZSLDataset` or a multi-domain
+:class:`~unseen.data.zsl_domains.ZSLDomainDataset`) as its class semantics, so every GZSL
+method can use text instead of (or beside) attributes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -22,8 +25,17 @@ from unseen.backbones.base import TextEncoder, encoder_identity
 from unseen.backbones.cache import FeatureCache
 from unseen.core.arrays import unit_rows
 from unseen.core.errors import DataError, EncoderError, UnknownNameError
-from unseen.data.model import ClassTable, ZSLDataset
+from unseen.data.model import ClassTable
 from unseen.semantics.templates import TemplateSet, template_set
+
+
+class _HasClasses(Protocol):
+    classes: ClassTable
+
+
+WithClasses = TypeVar("WithClasses", bound=_HasClasses)
+"""A dataset dataclass with a ``classes`` field: :class:`~unseen.data.model.ZSLDataset`, or
+:class:`~unseen.data.zsl_domains.ZSLDomainDataset` for multi-domain data."""
 
 CACHE_VERSION = 1  # bump when the ensembling changes without the cache key noticing
 Descriptions = Mapping[str, str | Sequence[str]]
@@ -132,14 +144,15 @@ MODES: dict[str, Callable[[ClassTable, np.ndarray, str], tuple[np.ndarray, str]]
 
 
 def with_text_semantics(
-    dataset: ZSLDataset,
+    dataset: WithClasses,
     encoder: TextEncoder,
     templates: str | TemplateSet = "imagenet80",
     mode: str = "replace",
     descriptions: Descriptions | None = None,
     cache: FeatureCache | None = None,
-) -> ZSLDataset:
-    """``dataset`` with text class semantics; everything else (features, splits) unchanged.
+) -> WithClasses:
+    """``dataset`` with text class semantics; everything else (features, splits; for multi-domain
+    data the samples, domains and validation classes) unchanged.
 
     ``mode="replace"`` uses the text embeddings alone (kind ``text:ENCODER:TEMPLATES``);
     ``"concat"`` appends them to the old semantics, L2-normalised per class first (kind
