@@ -20,6 +20,8 @@ PICKS = json.loads((GOLDEN / "dg_picks.json").read_text())
 # lodo: draw a has runs holding out (0,1) and (0,2): val = mean(env1_in of a2, env2_in of a3)
 #   = (.30+.40)/2 = .35 at 100, (.60+.50)/2 = .55 at 200; draw b lacks its (0,2) run, so it cannot
 #   be scored -> a1@200, test .60.
+# crafted-shift: mean crafted-shift accuracy of domains 1, 2 per checkpoint: a1 (.35, .45), b1 (.55,
+#   .45) -> b1@100, test .40 (domain 0's in split; the LODO runs carry no crafted fields).
 
 
 @pytest.mark.parametrize("method", sorted(SELECTIONS))
@@ -40,7 +42,7 @@ def test_selection_never_reads_the_test_domain_except_the_oracle():
             c["env0_out_acc"] = 1.0 - c["env0_out_acc"]
     (clean,) = [v for k, v in cells(RECORDS).items() if k[2] == 0]
     (dirty,) = [v for k, v in cells(poisoned).items() if k[2] == 0]
-    for method in ("training-val", "lodo"):
+    for method in ("training-val", "lodo", "crafted-shift"):
         assert SELECTIONS[method](clean) == SELECTIONS[method](dirty)
     assert SELECTIONS["oracle"](clean)["run_id"] != SELECTIONS["oracle"](dirty)["run_id"]
 

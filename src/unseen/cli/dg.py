@@ -39,6 +39,11 @@ from unseen.protocols.dg_selection import SELECTIONS
     help="Flatness-seeking update on the algorithm's objective: sam, fad, gsam or sagm.",
 )
 @click.option(
+    "--crafted-shifts",
+    is_flag=True,
+    help="Also score the training domains' out parts under crafted shifts (images; selection crafted-shift).",
+)
+@click.option(
     "--save-model",
     type=OUTPUT_FILE,
     default=None,
@@ -57,6 +62,7 @@ def dg_cmd(
     out,
     wrapper,
     update_rule,
+    crafted_shifts,
     save_model,
 ) -> None:
     """Train ALGORITHM with the test domain(s) held out; print per-domain accuracies."""
@@ -69,6 +75,7 @@ def dg_cmd(
         seed=seed,
         wrapper=wrapper,
         update_rule=update_rule,
+        crafted_shifts=crafted_shifts,
     )
     with progress_bar(f"{algorithm} on {dataset.name}") as update:
         model, record = protocol.train(

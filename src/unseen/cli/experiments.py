@@ -72,7 +72,8 @@ SELECT_OPTION = click.option(
     type=click.Choice(sorted(SELECTIONS)),
     default="training-val",
     show_default=True,
-    help="DG model selection: training-domain validation, leave-one-domain-out, or test-domain oracle.",
+    help="DG model selection: training-domain validation, leave-one-domain-out, test-domain oracle, "
+    "or crafted-shift validation (runs with crafted_shifts).",
 )
 
 

@@ -17,6 +17,11 @@ for this protocol version:
    and ``out`` parts is recorded. Test domains are only ever evaluated, never trained on, and
    nothing from them reaches the algorithm.
 4. Model selection happens afterwards, over records, in :mod:`unseen.protocols.dg_selection`.
+
+With ``crafted_shifts`` (images only), every checkpoint also records each training domain's
+``out`` accuracy under the crafted distribution shifts of Efthymiadis et al. (WACV 2025;
+:mod:`unseen.protocols.dg_crafted`), which the ``crafted-shift`` selection reads; the test
+domains are never scored that way.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from unseen.methods.dg.averaging import WRAPPERS
 from unseen.methods.dg.base import Algorithm
 from unseen.methods.dg.optimizers import UPDATE_RULES
 from unseen.methods.registry import DG
+from unseen.protocols.dg_crafted import check_images, crafted_accuracies
 
 Progress = Callable[[int, int, str], None]
 EVAL_VALUES = 2**24
@@ -79,6 +85,7 @@ class DGProtocol:
     seed: int = 0
     wrapper: str | None = None
     update_rule: str | None = None
+    crafted_shifts: bool = False
 
     name = "dg-lodo-v1"
 
@@ -95,6 +102,8 @@ class DGProtocol:
             raise SpecError(f"{dataset.name}: at least one domain must remain for training.")
         if self.steps < 1 or self.checkpoint_freq < 1:
             raise SpecError("steps and checkpoint_freq must be >= 1.")
+        if self.crafted_shifts:
+            check_images(dataset.name, dataset.input_shape)
 
     def spec(self, dataset: DomainDataset, algorithm: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
         """The identity of a run: what determines its numbers."""
@@ -114,6 +123,8 @@ class DGProtocol:
         }
         if self.update_rule is not None:  # absent by default, so earlier run ids stay valid
             spec["update_rule"] = self.update_rule
+        if self.crafted_shifts:  # likewise
+            spec["crafted_shifts"] = True
         return spec
 
     def run(
@@ -171,6 +182,7 @@ class DGProtocol:
             trial_seed=self.trial_seed,
             seed=self.seed,
             checkpoints=checkpoints,
+            **({"crafted_shifts": True} if self.crafted_shifts else {}),
             timing={
                 "total_s": time.perf_counter() - t0,
                 "steps_per_s": self.steps / (time.perf_counter() - t0),
@@ -247,6 +259,13 @@ class DGProtocol:
                             **self._accuracies(evaluated, inputs, labels, splits),
                         }
                     )
+                    if self.crafted_shifts:
+                        out_parts = {k: splits[k][1] for k in train_envs}
+                        checkpoints[-1].update(
+                            crafted_accuracies(
+                                evaluated, inputs, labels, out_parts, self.trial_seed, eval_chunk(inputs)
+                            )
+                        )
                     losses = {}
                     if on_checkpoint is not None:
                         on_checkpoint(step, evaluated)

@@ -14,6 +14,11 @@ hyperparameters and checkpoint. ``None`` when the records cannot support the met
   reported on the final run.
 - ``oracle`` (test-domain validation): the test domain's ``out`` accuracy at the last
   checkpoint only (no early stopping, as DomainBed restricts it).
+- ``crafted-shift`` (Efthymiadis, Tolias & Chum, *Crafting Distribution Shifts for Validation
+  and Training in Single Source Domain Generalization*, WACV 2025): the mean over the training
+  domains of their ``out`` accuracy under the bank of crafted shifts (recorded by runs with
+  ``crafted_shifts``, :mod:`unseen.protocols.dg_crafted`), at every checkpoint; best
+  checkpoint of the best draw. Runs without those fields are not candidates.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from unseen.core.registry import Registry
+from unseen.protocols.dg_crafted import crafted_key
 
 Record = dict[str, Any]
 Pick = dict[str, Any]
@@ -53,6 +59,18 @@ def training_domain_validation(records: Sequence[Record]) -> Pick | None:
         for c in r["checkpoints"]:
             val = sum(_acc(c, k, "out") for k in r["train_envs"]) / len(r["train_envs"])
             candidates.append(_candidate(r, c, val, _acc(c, test, "in")))
+    return _pick(candidates)
+
+
+def crafted_shift_validation(records: Sequence[Record]) -> Pick | None:
+    candidates = []
+    for r in sorted(_finals(records), key=lambda r: _key(r["hparams"])):
+        (test,) = r["test_envs"]
+        for c in r["checkpoints"]:
+            keys = [crafted_key(k) for k in r["train_envs"]]
+            if all(k in c for k in keys):
+                val = sum(float(c[k]) for k in keys) / len(keys)
+                candidates.append(_candidate(r, c, val, _acc(c, test, "in")))
     return _pick(candidates)
 
 
@@ -107,7 +125,12 @@ def _candidate(record: Record, checkpoint: dict, val: float, test: float) -> Pic
 
 SELECTIONS: Registry[Callable[[Sequence[Record]], Pick | None]] = Registry.of(
     "model selection",
-    {"training-val": training_domain_validation, "lodo": leave_one_domain_out, "oracle": oracle},
+    {
+        "training-val": training_domain_validation,
+        "lodo": leave_one_domain_out,
+        "oracle": oracle,
+        "crafted-shift": crafted_shift_validation,
+    },
 )
 
 

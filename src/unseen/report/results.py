@@ -326,7 +326,10 @@ def _csv(t: ResultTable) -> str:
 RENDERERS = {"markdown": _markdown, "latex": _latex, "csv": _csv}
 
 
-UNSELECTED_REASONS = {"lodo": "no lodo pick (sweep with lodo_validation = true)"}
+UNSELECTED_REASONS = {
+    "lodo": "no lodo pick (sweep with lodo_validation = true)",
+    "crafted-shift": "no crafted-shift pick (sweep with crafted_shifts = true)",
+}
 """Why a done DG run has no model-selected value, by selection (default: ``no <select> pick``)."""
 
 
