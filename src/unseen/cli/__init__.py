@@ -1,6 +1,7 @@
 """The ``unseen`` command line. Each module registers its commands on :data:`main`."""
 
 from unseen.cli import (  # noqa: F401  (registers the commands)
+    bounds,
     dg,
     experiments,
     extract,
