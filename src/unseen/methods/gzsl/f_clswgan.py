@@ -93,16 +93,26 @@ class FCLSWGAN(GenerativeGZSL):
         self._opt_g, self._opt_d = self._adam(self._G, p["lr"]), self._adam(self._D, p["lr"])
         seen = train.classes.seen_ids
         self._y_local = torch.as_tensor(seen_local_labels(np.asarray(train.labels), seen), device=dev)
-        self._pretrained: SoftmaxClassifier = train_softmax(
+        self._pretrained = self._generator_classifier(len(seen))
+
+    def _generator_classifier(self, n_seen: int) -> SoftmaxClassifier:
+        """The classifier of the generator's classification loss: log-softmax over the ``n_seen``
+        seen classes (local labels), pretrained on the real seen features and frozen."""
+        return self._pretrain(self._y_local, n_seen).requires_grad_(False)
+
+    def _pretrain(self, labels: torch.Tensor, n_classes: int) -> SoftmaxClassifier:
+        """A log-softmax classifier of ``n_classes`` trained on the real seen features with
+        ``labels``, as in the official code (``pretrain_epochs``, Adam lr 1e-3, beta1 0.5, batch 100)."""
+        return train_softmax(
             self._X,
-            self._y_local,
-            len(seen),
-            p["pretrain_epochs"],
-            stream(self.seed, "pretrain", dev),
+            labels,
+            n_classes,
+            self.params["pretrain_epochs"],
+            stream(self.seed, "pretrain", self._device),
             lr=1e-3,
             beta1=0.5,
             batch_size=100,
-        ).requires_grad_(False)
+        )
 
     def _critic_hidden(self) -> int:
         return self.params["hidden"]
@@ -124,6 +134,7 @@ class FCLSWGAN(GenerativeGZSL):
             self._opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self._opt_g.step()
+            self._after_generator_step(idx, generator)
 
     def _generator_loss(
         self, fake: torch.Tensor, a: torch.Tensor, y_local: torch.Tensor, generator: torch.Generator
@@ -132,6 +143,10 @@ class FCLSWGAN(GenerativeGZSL):
         term and the frozen classifier's NLL."""
         cls_loss = nn.functional.nll_loss(self._pretrained(fake), y_local)
         return -self._D(fake, a).mean() + self.params["cls_weight"] * cls_loss
+
+    def _after_generator_step(self, idx: torch.Tensor, generator: torch.Generator) -> None:
+        """Called after each generator step with the step's real minibatch ``idx`` (rows of the
+        training features); subclasses add further updates here (LsrGAN's unseen-class step)."""
 
     def _generate(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return self._G(z, a)
