@@ -68,7 +68,7 @@ def test_vlm_adapter_fits_on_cuda_like_on_cpu(name):
     assert np.mean(on_cpu.argmax(1) == on_cuda.argmax(1)) > 0.95
 
 
-@pytest.mark.parametrize("name", list(TTA))
+@pytest.mark.parametrize("name", [n for n in TTA if n not in ("itta", "style-shift")])  # image models: below
 def test_tta_method_adapts_on_cuda_and_repeats(name):
     g = torch.Generator().manual_seed(0)
     featurizer = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU()).eval()

@@ -181,23 +181,38 @@ def default_targets(meta: dict[str, Any], dataset: DomainDataset) -> list[int]:
 def dg_source(model, meta: dict[str, Any], dataset: DomainDataset) -> SourceModel:
     """A saved DG model (:func:`~unseen.protocols.dg_checkpoint.load_model`) as the source of a
     stream over ``dataset``. Its memory is its featurizer's output on its own training data (the
-    training domains' ``in`` parts), so it exists only when ``dataset`` is that data."""
+    training domains' ``in`` parts), and its domain inputs those parts' inputs, one array per
+    training domain, so both exist only when ``dataset`` is that data. Modules the algorithm
+    trained for test time (its ``test_time_parts``, e.g. ITTA's learned loss) come as ``parts``."""
     check_model_data(meta, dataset)
 
-    def memory() -> tuple[np.ndarray, np.ndarray]:
+    def training_rows() -> list[np.ndarray]:
         if dataset.hash != meta["data_hash"]:
             raise HyperparameterError(
                 "this method needs the source data the model was trained on; pass the same data as "
                 "`unseen dg` did."
             )
         splits = dataset.in_out_split(meta["trial_seed"], meta["holdout_fraction"])
-        rows = np.concatenate([splits[k][0] for k in range(dataset.n_domains) if k not in meta["test_envs"]])
+        return [splits[k][0] for k in range(dataset.n_domains) if k not in meta["test_envs"]]
+
+    def memory() -> tuple[np.ndarray, np.ndarray]:
+        rows = np.concatenate(training_rows())
         with torch.no_grad():
             x = torch.from_numpy(dataset.inputs[rows].copy()).to(model.device)
             features = torch.cat([model.featurizer(chunk) for chunk in x.split(1024)]).cpu().numpy()
         return features, dataset.labels[rows]
 
-    return SourceModel(model.featurizer, model.classifier, memory, {"model": meta["run_id"]})
+    def domain_inputs() -> list[np.ndarray]:
+        return [dataset.inputs[rows] for rows in training_rows()]
+
+    return SourceModel(
+        model.featurizer,
+        model.classifier,
+        memory,
+        {"model": meta["run_id"]},
+        parts=dict(getattr(model, "test_time_parts", {})),
+        domain_inputs=domain_inputs,
+    )
 
 
 def encoder_source(

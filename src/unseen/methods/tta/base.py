@@ -11,7 +11,7 @@ memory), which is what a stream over independent domains calls between domains.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,13 +30,18 @@ class SourceModel:
 
     ``memory()`` returns the source (training-domain) features and labels that methods with
     ``needs_source`` start from; it is computed only when such a method asks. ``info`` is the
-    model's provenance, which run records carry.
+    model's provenance, which run records carry. ``parts`` are modules the source training left
+    for test time beside the network, by name (ITTA's learned loss); ``domain_inputs()``, when
+    the source can give them, returns the training inputs of each source domain (one array per
+    domain), computed only when a method asks.
     """
 
     featurizer: nn.Module
     classifier: nn.Module
     memory: Callable[[], tuple[np.ndarray, np.ndarray]]
     info: dict[str, Any] = field(default_factory=dict)
+    parts: Mapping[str, nn.Module] = field(default_factory=dict)
+    domain_inputs: Callable[[], list[np.ndarray]] | None = None
 
 
 class TTAMethod(Method):
@@ -72,11 +77,18 @@ class TTAMethod(Method):
     def around(
         cls, source: SourceModel, seed: int = 0, device: str | None = None, **hparams: Any
     ) -> TTAMethod:
-        """This method wrapped around ``source``, given its memory when it ``needs_source``."""
-        memory = {}
-        if cls.needs_source:
-            memory["source_features"], memory["source_labels"] = source.memory()
-        return cls(source.featurizer, source.classifier, seed=seed, device=device, **memory, **hparams)
+        """This method wrapped around ``source``, given what it takes from it (:meth:`from_source`)."""
+        taken = cls.from_source(source)
+        return cls(source.featurizer, source.classifier, seed=seed, device=device, **taken, **hparams)
+
+    @classmethod
+    def from_source(cls, source: SourceModel) -> dict[str, Any]:
+        """The constructor arguments this method takes from ``source`` beyond its network: the
+        source memory (``source_features``, ``source_labels``) when it ``needs_source``."""
+        if not cls.needs_source:
+            return {}
+        features, labels = source.memory()
+        return {"source_features": features, "source_labels": labels}
 
     def reset(self) -> None:
         """Back to the state right after construction: source weights, fresh optimizer, memory."""
