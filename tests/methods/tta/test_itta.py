@@ -156,3 +156,16 @@ def test_itta_refuses_models_without_a_learned_loss_and_feature_vectors(trained)
         TTA["itta"].around(plain)
     with pytest.raises(HyperparameterError, match="feature vectors"):
         DG["itta"]((5,), 3, 2, {})
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_itta_adapts_on_cuda_and_repeats(trained):
+    x = _minibatches(seed=3, scale=2.0)[0][0]
+    runs = []
+    for _ in range(2):
+        method = TTA["itta"].around(trained[1], device="cuda", loss_weight=1.0, lr=1e-2)
+        logits = [method.predict(x), method.predict(x)]
+        assert all(out.device.type == "cuda" for out in logits)
+        runs.append(torch.cat(logits).cpu())
+    torch.testing.assert_close(runs[0], runs[1], rtol=1e-5, atol=1e-5)

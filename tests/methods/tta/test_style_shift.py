@@ -108,3 +108,14 @@ def test_style_shifting_refuses_what_it_cannot_shift(digits_model):
         TTA["style-shift"].around(no_inputs)
     with pytest.raises(HyperparameterError, match="layers <= 2"):
         TTA["style-shift"].around(source, layers=3)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_style_shift_on_cuda_matches_cpu(digits_model):
+    source, x, _ = digits_model
+    batch = torch.as_tensor(x[:32] * 2.0 + 0.5)
+    on_cpu = TTA["style-shift"].around(source).predict(batch)
+    on_cuda = TTA["style-shift"].around(source, device="cuda").predict(batch)
+    assert on_cuda.device.type == "cuda"
+    torch.testing.assert_close(on_cuda.cpu(), on_cpu, rtol=1e-4, atol=1e-4)

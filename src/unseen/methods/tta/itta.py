@@ -60,10 +60,10 @@ class ITTA(TTAMethod):
     @classmethod
     def from_source(cls, source: SourceModel) -> dict:
         if "itta_loss" not in source.parts:
+            run = f" (DG run {source.info['model']})" if "model" in source.info else ""
             raise HyperparameterError(
-                "itta adapts with the learnable loss that ITTA's training learns with the model, and "
-                f"this model has none ({source.info.get('model', 'no DG run')}). Train one with "
-                "`unseen dg --algorithm itta ... --save-model FILE`."
+                "itta adapts with the learnable loss that ITTA's training learns with the model; this "
+                f"model{run} has none. Train one with `unseen dg --algorithm itta ... --save-model FILE`."
             )
         return {"learned_loss": source.parts["itta_loss"]}
 
