@@ -49,7 +49,9 @@ class ITTA(Algorithm):
 
     ``predict`` is the plain network; test-time adaptation (``unseen tta --method itta``) takes
     ``f_w`` from the saved model (:attr:`test_time_parts`). Image featurizers only: the
-    augmentation mixes feature-map styles.
+    augmentation mixes feature-map styles. Two optimizers and no single objective, so the update
+    rules (SAM, FAD, ...) refuse it; an averaging wrapper averages the network, and ``f_w`` saved
+    with it is the last one trained.
     """
 
     paper = "Chen et al., Improved Test-Time Adaptation for Domain Generalization (CVPR 2023)"
