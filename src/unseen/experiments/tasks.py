@@ -86,7 +86,9 @@ class DGTask(TaskRunner):
     ``steps``, ``checkpoint_freq``, ``holdout_fraction``, ``wrapper`` (``ema``, ``swa`` or
     ``swad``), ``update_rule`` (``sam``, ``fad``, ``gsam`` or ``sagm``) and
     ``lodo_validation`` (also run every pair (test domain, other domain) held out, which
-    leave-one-domain-out selection needs). The
+    leave-one-domain-out selection needs) and ``crafted_shifts`` (also score the training
+    domains' ``out`` parts under crafted shifts, which the ``crafted-shift`` selection needs;
+    images only). The
     sweep's seed is the trial seed (the domains' in/out splits) and the algorithm's seed.
     """
 
@@ -99,6 +101,7 @@ class DGTask(TaskRunner):
         "lodo_validation": False,
         "wrapper": "",
         "update_rule": "",
+        "crafted_shifts": False,
     }
 
     def load(self, data: str) -> Any:
@@ -138,6 +141,7 @@ class DGTask(TaskRunner):
             seed=spec.seed,
             wrapper=opts["wrapper"] or None,
             update_rule=opts["update_rule"] or None,
+            crafted_shifts=bool(opts["crafted_shifts"]),
         )
 
     def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:

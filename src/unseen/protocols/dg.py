@@ -45,6 +45,7 @@ from unseen.methods.dg.averaging import WRAPPERS
 from unseen.methods.dg.base import Algorithm
 from unseen.methods.dg.optimizers import UPDATE_RULES
 from unseen.methods.registry import DG
+from unseen.nn.domaindrop import labelled
 from unseen.protocols.dg_crafted import check_images, crafted_accuracies
 
 Progress = Callable[[int, int, str], None]
@@ -242,7 +243,9 @@ class DGProtocol:
                     x = inputs[rows] if augment is None else augment(inputs[rows], augment_draws)
                     minibatches.append((x, labels[rows]))
                 model.train()
-                for key, value in update(minibatches).items():
+                with labelled(model.featurizer, minibatches):  # DomainDrop needs each row's domain
+                    logs = update(minibatches)
+                for key, value in logs.items():
                     losses.setdefault(key, []).append(value)
                 if averaging is not None:
                     averaging.on_step(model, step)

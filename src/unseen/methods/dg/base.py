@@ -26,6 +26,7 @@ from unseen.core.device import resolve_device
 from unseen.core.method import Method
 from unseen.core.registry import HParam
 from unseen.nn import networks
+from unseen.nn.domaindrop import DOMAINDROP_HPARAMS, add_domaindrop
 from unseen.nn.mixstyle import add_mixstyle
 
 Minibatches = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -110,8 +111,8 @@ default; the paper's ``p = 0.5`` and ``alpha = 0.1``. Feature vectors have no st
 so the MLP featurizer does not declare it."""
 
 FEATURIZER_HPARAMS: dict[str, tuple[HParam, ...]] = {
-    "small-cnn": MIXSTYLE_HPARAMS,
-    "efficientnet-lite0": LARGE_IMAGE_HPARAMS + MIXSTYLE_HPARAMS,
+    "small-cnn": MIXSTYLE_HPARAMS + DOMAINDROP_HPARAMS,
+    "efficientnet-lite0": LARGE_IMAGE_HPARAMS + MIXSTYLE_HPARAMS + DOMAINDROP_HPARAMS,
 }
 """Per featurizer name: hyperparameters that replace the shared one of the same name, or are added."""
 
@@ -176,6 +177,9 @@ class Algorithm(Method, nn.Module):
                 self.featurizer.n_outputs, n_classes, self.params["nonlinear_classifier"]
             )
             self._build()
+            if self.params.get("domaindrop"):  # DomainDrop (unseen.nn.domaindrop): after _build's draws
+                args = (self.input_shape, n_domains, self.params, self.generator)
+                add_domaindrop(self.featurizer, *args).attach_head(self.classifier)
         self.network = nn.Sequential(self.featurizer, self.classifier)
         self.to(self.device)
         self.optimizer = self._optimizer(self.network.parameters())
