@@ -106,6 +106,6 @@ def adapter_sites(featurizer: nn.Module) -> list[nn.Module]:
         raise HyperparameterError(
             f"itta inserts its test-time adapters after each block of the featurizer; it knows the "
             f"blocks of {', '.join(c.__name__ for c in ADAPTER_SITES)}, not of "
-            f"{type(featurizer).__name__}. Train the model on small images (the small CNN)."
+            f"{type(featurizer).__name__}. Use small images (H, W <= 32: the small CNN)."
         )
     return sites(featurizer)

@@ -156,6 +156,8 @@ def test_itta_refuses_models_without_a_learned_loss_and_feature_vectors(trained)
         TTA["itta"].around(plain)
     with pytest.raises(HyperparameterError, match="feature vectors"):
         DG["itta"]((5,), 3, 2, {})
+    with pytest.raises(HyperparameterError, match="adapters after each block.*small images"):
+        DG["itta"]((3, 40, 40), 3, 2, {})  # EfficientNet: refused before any training
 
 
 @pytest.mark.cuda

@@ -13,7 +13,13 @@ from torch import nn
 from unseen.core.registry import HParam
 from unseen.methods.dg.base import Algorithm, Minibatches, StepLogs, adam, concat
 from unseen.methods.registry import DG
-from unseen.nn.itta import ElementwiseAffineStack, augmented_pair, check_style_layers, learned_loss
+from unseen.nn.itta import (
+    ElementwiseAffineStack,
+    adapter_sites,
+    augmented_pair,
+    check_style_layers,
+    learned_loss,
+)
 
 
 def standardized(grads: list[torch.Tensor]) -> torch.Tensor:
@@ -68,6 +74,7 @@ class ITTA(Algorithm):
 
     def _build(self) -> None:
         check_style_layers(self.featurizer, "DG algorithm 'itta'")
+        adapter_sites(self.featurizer)  # refuse now a featurizer its test-time method cannot adapt
         self.loss_net = ElementwiseAffineStack((self.featurizer.n_outputs,), self.params["loss_depth"])
 
     @property
