@@ -24,9 +24,10 @@ from unseen.nn.itta import (
 
 def standardized(grads: list[torch.Tensor]) -> torch.Tensor:
     """The gradients as one flat vector minus its mean, over its (unbiased) standard deviation,
-    both taken as constants."""
+    both taken as constants (the deviation floored at 1e-12: an all-zero gradient, e.g. a batch
+    whose feature differences the loss's ReLUs all cut, stays zero instead of turning NaN)."""
     flat = torch.cat([g.reshape(-1) for g in grads])
-    return (flat - flat.mean().detach()) / flat.std().detach()
+    return (flat - flat.mean().detach()) / flat.std().detach().clamp_min(1e-12)
 
 
 def gradient_alignment(loss_grads: list[torch.Tensor], task_grads: list[torch.Tensor]) -> torch.Tensor:
