@@ -152,3 +152,14 @@ def test_cli_flag_records_and_prints_the_crafted_shift_pick(tmp_path):
     assert "crafted-shift: test accuracy" in result.output
     record = json.loads(out.read_text())
     assert record["crafted_shifts"] is True and "env5_crafted_acc" in record["checkpoints"][-1]
+
+
+def test_sweep_option_turns_crafted_shifts_on_and_changes_the_run_identity():
+    from unseen.experiments.spec import RunSpec
+    from unseen.experiments.tasks import DGTask
+
+    data = _digits()
+    plain = RunSpec("dg", "builtin:rotated-digits", "erm", 0, {}, {"test_env": 0})
+    crafted = RunSpec("dg", "builtin:rotated-digits", "erm", 0, {}, {"test_env": 0, "crafted_shifts": True})
+    assert DGTask().identity(crafted, data)["crafted_shifts"] is True
+    assert "crafted_shifts" not in DGTask().identity(plain, data)  # earlier run ids stay valid
