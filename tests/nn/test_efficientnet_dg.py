@@ -12,8 +12,9 @@ from unseen.core.errors import HyperparameterError
 from unseen.data.image_domains import decode
 from unseen.data.images import load_images
 from unseen.methods import DG
-from unseen.methods.dg.base import COMMON_HPARAMS, MIXSTYLE_HPARAMS
+from unseen.methods.dg.base import COMMON_HPARAMS, MIXSTYLE_HPARAMS, VECTOR_HPARAMS
 from unseen.nn import networks
+from unseen.nn.domaindrop import DOMAINDROP_HPARAMS
 from unseen.nn.efficientnet_dg import EfficientNetLite0Featurizer, _imagenet_encoder
 
 IMAGE = (3, 64, 64)
@@ -121,7 +122,8 @@ def test_large_images_get_domainbeds_large_image_hyperparameters():
 
 @pytest.mark.parametrize("shape", [(800,), (1, 28, 28), (2, 14, 14)])
 def test_features_and_small_images_keep_the_shared_hyperparameters(shape):
-    options = MIXSTYLE_HPARAMS if len(shape) == 3 else ()  # small images add the MixStyle option only
+    # small images add the MixStyle and DomainDrop options only, feature vectors the featurizer choice
+    options = MIXSTYLE_HPARAMS + DOMAINDROP_HPARAMS if len(shape) == 3 else VECTOR_HPARAMS
     assert DG["coral"].all_hparams(shape) == COMMON_HPARAMS + options + DG["coral"].hparams
     with pytest.raises(HyperparameterError, match="unknown hyperparameter.*freeze_bn"):
         DG["erm"](shape, 2, 2, {"freeze_bn": False})

@@ -169,6 +169,38 @@ class DGTask(TaskRunner):
         return DG[method].all_hparams(load_cached(self.task, data).input_shape) + extra
 
 
+class DGProbeTask(DGTask):
+    """The logistic-regression probe on feature vectors under ``dg-probe-v1``, the baseline row of
+    DG on frozen features: its records join the ``dg`` tables, where ``--select`` picks ``C``
+    (a sweep with ``sweep_hparams = "grid"`` runs every ``C``). Options: ``test_env`` (a list in a
+    sweep gives one run per domain) and ``holdout_fraction``; the seed is the trial seed."""
+
+    task = "dg-probe"
+    options = {"test_env": 0, "holdout_fraction": 0.2}
+
+    def expand(self, spec: RunSpec) -> list[RunSpec]:
+        return [spec]
+
+    def _protocol(self, spec: RunSpec):
+        from unseen.protocols.dg_probe import DGProbeProtocol
+
+        opts = {**self.options, **spec.options}
+        return DGProbeProtocol((int(opts["test_env"]),), float(opts["holdout_fraction"]), spec.seed)
+
+    def run(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
+        return self._protocol(spec).run(dataset, spec.method, spec.hparams)
+
+    def methods(self) -> list[str]:
+        from unseen.protocols.dg_probe import PROBES
+
+        return list(PROBES)
+
+    def declared_hparams(self, method: str, data: str, options: dict[str, Any]) -> tuple:
+        from unseen.protocols.dg_probe import PROBES
+
+        return PROBES[method].hparams
+
+
 class FewShotTask(TaskRunner):
     """Few-shot adaptation on paired embeddings under ``fewshot-kshot-v1`` or ``fewshot-b2n-v1``.
 
@@ -340,7 +372,10 @@ class GZSLDGTask(TaskRunner):
 
 TASKS: Registry[TaskRunner] = Registry.of(
     "task",
-    {runner.task: runner for runner in (GZSLTask(), DGTask(), FewShotTask(), TTATask(), GZSLDGTask())},
+    {
+        runner.task: runner
+        for runner in (GZSLTask(), DGTask(), DGProbeTask(), FewShotTask(), TTATask(), GZSLDGTask())
+    },
 )
 
 

@@ -42,6 +42,24 @@ class MLP(nn.Module):
         return []
 
 
+class IdentityFeaturizer(nn.Module):
+    """The inputs themselves as features (``n_outputs = d``): the classifier head acts directly on
+    cached feature vectors, the linear probe that frozen-feature DG reports. It has no parameters,
+    so whatever an algorithm adds at the feature level (alignment penalties, feature mixing) acts
+    on fixed features; only terms that reach the classifier train anything."""
+
+    def __init__(self, n_inputs: int) -> None:
+        super().__init__()
+        self.n_outputs = n_inputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def style_layers(self) -> list[nn.Module]:
+        """None: feature vectors carry no spatial style statistics."""
+        return []
+
+
 class SmallImageCNN(nn.Module):
     """DomainBed's ``MNIST_CNN``: 64-128-128-128 3x3 convolutions (the second with stride 2),
     ReLU and GroupNorm(8), global average pooling; 128 features. Works for any image of at
@@ -100,6 +118,12 @@ def _efficientnet(input_shape: tuple[int, ...], hparams: Mapping[str, Any]) -> n
 FEATURIZERS: tuple[FeaturizerKind, ...] = (
     FeaturizerKind("mlp", "feature vectors (n, d)", lambda s: len(s) == 1, _mlp),
     FeaturizerKind(
+        "linear",
+        "feature vectors (n, d), the classifier directly on them",
+        lambda s: len(s) == 1,
+        lambda s, _: IdentityFeaturizer(s[0]),
+    ),
+    FeaturizerKind(
         "small-cnn",
         "small images (n, C, H, W) with H, W <= 32",
         lambda s: len(s) == 3 and max(s[1:]) <= 32,
@@ -112,15 +136,31 @@ FEATURIZERS: tuple[FeaturizerKind, ...] = (
         _efficientnet,
     ),
 )
-"""The featurizers in the order they are tried; the first that accepts the input shape is used."""
+"""The featurizers in the order they are tried; the first that accepts the input shape is the
+default, and the ``featurizer`` hyperparameter picks another that accepts it by name (feature
+vectors: ``mlp``, DomainBed's, or ``linear``)."""
 
 
-def featurizer_kind(input_shape: tuple[int, ...]) -> FeaturizerKind:
-    """The featurizer network for inputs of ``input_shape`` (one sample's shape)."""
+def featurizer_choices(input_shape: tuple[int, ...]) -> tuple[str, ...]:
+    """Names of the featurizers that accept inputs of ``input_shape``, the default first."""
+    return tuple(kind.name for kind in FEATURIZERS if kind.accepts(tuple(input_shape)))
+
+
+def featurizer_kind(input_shape: tuple[int, ...], name: str | None = None) -> FeaturizerKind:
+    """The featurizer network for inputs of ``input_shape`` (one sample's shape): the one called
+    ``name``, or by default the first that accepts the shape."""
     shape = tuple(input_shape)
-    for kind in FEATURIZERS:
-        if kind.accepts(shape):
-            return kind
+    accepting = [kind for kind in FEATURIZERS if kind.accepts(shape)]
+    if name is not None:
+        named = [kind for kind in accepting if kind.name == name]
+        if not named:
+            raise HyperparameterError(
+                f"featurizer '{name}' does not take inputs of shape {shape}; choose one of "
+                f"{[kind.name for kind in accepting]}."
+            )
+        return named[0]
+    if accepting:
+        return accepting[0]
     raise HyperparameterError(
         f"no featurizer for inputs of shape {shape}: use "
         + "; ".join(kind.inputs for kind in FEATURIZERS)
@@ -130,8 +170,9 @@ def featurizer_kind(input_shape: tuple[int, ...]) -> FeaturizerKind:
 
 
 def featurizer(input_shape: tuple[int, ...], hparams: Mapping[str, Any]) -> nn.Module:
-    """The featurizer for ``input_shape`` (see :data:`FEATURIZERS`), built from ``hparams``."""
-    return featurizer_kind(input_shape).build(tuple(input_shape), hparams)
+    """The featurizer for ``input_shape`` (see :data:`FEATURIZERS`; ``hparams["featurizer"]``
+    names one where the shape has a choice), built from ``hparams``."""
+    return featurizer_kind(input_shape, hparams.get("featurizer")).build(tuple(input_shape), hparams)
 
 
 def classifier(n_features: int, n_classes: int, nonlinear: bool = False) -> nn.Module:

@@ -120,6 +120,10 @@ class ARM(SingleObjective):
             networks.featurizer(adapted, self.params),
             self.params["batch_size"],
         )
+        if self.featurizer.n_outputs != self.classifier.in_features:  # featurizer=linear: [x, context]
+            self.classifier = networks.classifier(
+                self.featurizer.n_outputs, self.n_classes, self.params["nonlinear_classifier"]
+            )
 
     def objective(self, minibatches, commit: bool = True) -> ObjectiveValue:
         x, y = concat(minibatches)

@@ -213,6 +213,7 @@ class _FeatureMatching(SingleObjective):
     """Risk + ``gamma`` x the mean over domain pairs of a discrepancy between their features."""
 
     hparams = (MMD_GAMMA,)
+    feature_level = "its penalty matches the domains' feature distributions"
 
     @staticmethod
     def pairwise_discrepancy(features: list[torch.Tensor]) -> torch.Tensor:
@@ -317,6 +318,7 @@ class _AdversarialDomains(Algorithm):
     ``d_steps_per_g_step`` discriminator steps alternate with one featurizer/classifier step."""
 
     conditional = False
+    feature_level = "its adversary trains the featurizer to hide the domain"
     class_balance = False
     hparams = (
         HParam(

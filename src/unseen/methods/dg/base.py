@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unseen.core.device import resolve_device
+from unseen.core.errors import HyperparameterError
 from unseen.core.method import Method
 from unseen.core.registry import HParam
 from unseen.nn import networks
@@ -110,7 +111,20 @@ MIXSTYLE_HPARAMS: tuple[HParam, ...] = (
 default; the paper's ``p = 0.5`` and ``alpha = 0.1``. Feature vectors have no style statistics,
 so the MLP featurizer does not declare it."""
 
+VECTOR_HPARAMS: tuple[HParam, ...] = (
+    HParam(
+        "featurizer",
+        "mlp",
+        choices=networks.featurizer_choices((1,)),
+        help="network on feature vectors: mlp (DomainBed's) or linear (the classifier directly on "
+        "the features); kept at its value in random search",
+    ),
+)
+"""The featurizer choice for feature vectors (:data:`unseen.nn.networks.FEATURIZERS`): DomainBed's
+MLP by default, or ``linear``, no featurizer network at all (frozen-feature DG's linear head)."""
+
 FEATURIZER_HPARAMS: dict[str, tuple[HParam, ...]] = {
+    "mlp": VECTOR_HPARAMS,
     "small-cnn": MIXSTYLE_HPARAMS + DOMAINDROP_HPARAMS,
     "efficientnet-lite0": LARGE_IMAGE_HPARAMS + MIXSTYLE_HPARAMS + DOMAINDROP_HPARAMS,
 }
@@ -120,8 +134,9 @@ FEATURIZER_HPARAMS: dict[str, tuple[HParam, ...]] = {
 def shared_hparams(input_shape: tuple[int, ...] | None = None) -> tuple[HParam, ...]:
     """:data:`COMMON_HPARAMS` adjusted for the featurizer of ``input_shape`` (``None``: unadjusted).
 
-    A replacement takes the shared hyperparameter's place; added ones follow. Featurizers without
-    an entry in :data:`FEATURIZER_HPARAMS` (MLP, small CNN) get :data:`COMMON_HPARAMS` itself.
+    A replacement takes the shared hyperparameter's place; added ones follow. Feature vectors add
+    the ``featurizer`` choice (:data:`VECTOR_HPARAMS`, declared under the default featurizer's name,
+    ``mlp``).
     """
     if input_shape is None:
         return COMMON_HPARAMS
@@ -150,6 +165,10 @@ class Algorithm(Method, nn.Module):
     """
 
     role: ClassVar[str] = "DG algorithm"
+    feature_level: ClassVar[str] = ""
+    """Why the algorithm needs a featurizer with parameters (its defining term acts on the
+    featurizer's output), or empty; such an algorithm refuses a featurizer without parameters
+    (``featurizer=linear`` on feature vectors), where that term could not train anything."""
 
     def __init__(
         self,
@@ -180,6 +199,7 @@ class Algorithm(Method, nn.Module):
             if self.params.get("domaindrop"):  # DomainDrop (unseen.nn.domaindrop): after _build's draws
                 args = (self.input_shape, n_domains, self.params, self.generator)
                 add_domaindrop(self.featurizer, *args).attach_head(self.classifier)
+        self._require_trainable_featurizer()
         self.network = nn.Sequential(self.featurizer, self.classifier)
         self.to(self.device)
         self.optimizer = self._optimizer(self.network.parameters())
@@ -194,6 +214,15 @@ class Algorithm(Method, nn.Module):
 
     def _build(self) -> None:
         """Extra modules of the algorithm, created under the seeded initialisation."""
+
+    def _require_trainable_featurizer(self) -> None:
+        if self.feature_level and not any(True for _ in self.featurizer.parameters()):
+            raise HyperparameterError(
+                f"DG algorithm '{self.name}' cannot train with featurizer "
+                f"'{self.params.get('featurizer')}', which has no parameters: {self.feature_level}, and "
+                "fixed features leave that term nothing to train. Use featurizer=mlp (the default on "
+                "feature vectors)."
+            )
 
     def _optimizer(self, params) -> torch.optim.Optimizer:
         return adam(params, lr=self.params["lr"], weight_decay=self.params["weight_decay"])

@@ -62,6 +62,7 @@ class _CAD(SingleObjective):
     head, unnormalised features."""
 
     paper = "Ruan, Dubois, Maddison, Optimal Representations for Covariate Shift (ICLR 2022)"
+    feature_level = "its contrastive bottleneck shapes the featurizer's output"
     conditional = False
     hparams = (
         HParam(

@@ -93,6 +93,7 @@ class ADRMX(Algorithm):
     """
 
     paper = "Demirel et al., ADRMX: Additive Disentanglement of Domain Features with Remix Loss (arXiv 2023)"
+    feature_level = "it disentangles two featurizers' outputs adversarially"
     hparams = (
         _fixed("cnt_lambda", 1.0, "weight of the contrastive losses"),
         _fixed("dclf_lambda", 1.0, "weight of the domain head's cross-entropy"),

@@ -50,6 +50,8 @@ class RSC(SingleObjective):
 
     def self_challenging_mask(self, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The (n, d) 0/1 mask RSC multiplies the features with (1 keeps a feature)."""
+        if not features.requires_grad:  # fixed features (featurizer=linear): the gradient still ranks them
+            features = features.detach().requires_grad_()
         logits = self.classifier(features)
         onehot = F.one_hot(y, self.n_classes).to(logits.dtype)
         (grads,) = torch.autograd.grad((logits * onehot).sum(), features, retain_graph=True)

@@ -31,6 +31,7 @@ class IBERM(_AnnealedPenalty):
     )
     prefix = "ib"
     warmup_weight = 0.0
+    feature_level = "its bottleneck penalizes the variance of the featurizer's output"
 
     def objective(self, minibatches: Minibatches, commit: bool = True) -> ObjectiveValue:
         weight = self._weight(commit)
@@ -50,6 +51,7 @@ class IBIRM(SingleObjective):
     restarts at either switch."""
 
     paper = IBERM.paper
+    feature_level = IBERM.feature_level
     hparams = IRM.hparams + IBERM.hparams
 
     def _build(self) -> None:
@@ -87,6 +89,7 @@ class _CausIRL(SingleObjective):
     rest the other. With fewer than two rows in a half the penalty is 0."""
 
     paper = "Chevalley et al., Invariant Causal Mechanisms through Distribution Matching (arXiv 2022)"
+    feature_level = "its penalty matches feature distributions across random domain splits"
     hparams = (MMD_GAMMA,)
 
     @staticmethod

@@ -76,6 +76,7 @@ class SagNet(Algorithm):
     """
 
     paper = "Nam et al., Reducing Domain Gap by Reducing Style Bias (CVPR 2021)"
+    feature_level = "its adversarial step trains the featurizer against the style-biased network"
     hparams = (
         HParam(
             "sag_w_adv",

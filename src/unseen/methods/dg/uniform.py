@@ -60,6 +60,7 @@ class URM(Algorithm):
         "Krishnamachari et al., Uniformly Distributed Feature Representations for Fair and Robust "
         "Learning (TMLR 2024)"
     )
+    feature_level = "its adversary pushes the featurizer's output toward a uniform distribution"
     hparams = (
         HParam(
             "urm_adv_lambda",
