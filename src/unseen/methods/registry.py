@@ -29,5 +29,6 @@ GZSL = MethodRegistry("gzsl method", "unseen.methods.gzsl", fix="List them with 
 DG = MethodRegistry("dg method", "unseen.methods.dg", fix="List them with `unseen methods`.")
 VLM = MethodRegistry("vlm method", "unseen.methods.vlm", fix="List them with `unseen methods`.")
 TTA = MethodRegistry("tta method", "unseen.methods.tta", fix="List them with `unseen methods`.")
+KG = MethodRegistry("knowledge-graph method", "unseen.methods.kg", fix="List them with `unseen methods`.")
 
-FAMILIES: dict[str, MethodRegistry] = {"gzsl": GZSL, "dg": DG, "vlm": VLM, "tta": TTA}
+FAMILIES: dict[str, MethodRegistry] = {"gzsl": GZSL, "dg": DG, "vlm": VLM, "tta": TTA, "kg": KG}
