@@ -13,6 +13,7 @@ from unseen.metrics.attribute_bound import (
     pairwise_lower_bounds,
     worst_case_error,
 )
+from unseen.metrics.attribute_bound_search import bracket_lower_bound
 
 
 def test_identical_rows_give_the_worst_bound():
@@ -122,3 +123,23 @@ def test_too_many_attributes_for_the_exact_program_names_the_fix():
         greedy_attribute_bound(np.full((2, 2), 0.5), 3)
     with pytest.raises(DataFormatError, match="shape"):
         worst_case_error(np.full((2, 2), 0.5), np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_column_generation_certifies_the_exact_bound(seed):
+    rng = np.random.default_rng(seed)
+    matrix = rng.random((5, 7))
+    if seed == 2:
+        matrix = np.where(matrix > 0.5, 0.95, 0.05)  # near-binary rows: many vectors matter
+    found = bracket_lower_bound(matrix)
+    exact = attribute_lower_bound(matrix).bound
+    assert found.certified and found.lower == pytest.approx(exact, abs=1e-7)
+    assert found.upper == pytest.approx(exact, abs=1e-6)
+
+
+def test_a_stopped_search_still_brackets_the_exact_bound():
+    matrix = np.random.default_rng(7).random((6, 8))
+    exact = attribute_lower_bound(matrix).bound
+    found = bracket_lower_bound(matrix, max_rounds=1, certify_rounds=1, pricing_time=5.0)
+    assert found.lower <= exact + 1e-9 <= found.upper + 2e-9
+    assert found.lower >= matching_lower_bound(pairwise_lower_bounds(matrix))[0] - 1e-9

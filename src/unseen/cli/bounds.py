@@ -18,6 +18,7 @@ from unseen.metrics.attribute_bound import (
     matching_lower_bound,
     pairwise_lower_bounds,
 )
+from unseen.metrics.attribute_bound_search import bracket_lower_bound
 
 EXACT_UP_TO = 12
 """Matrices with at most this many attributes get the exact program without asking (seconds)."""
@@ -43,14 +44,17 @@ EXACT_UP_TO = 12
     "--top", type=click.IntRange(min=0), default=5, show_default=True, help="Most confusable pairs to list."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def lower_bound_cmd(spec: str, classes: str, greedy: int, top: int, as_json: bool) -> None:
+def lower_bound_cmd(
+    spec: str, classes: str, greedy: int, bracket: bool, max_seconds: float, top: int, as_json: bool
+) -> None:
     """Worst-case error lower bound of zero-shot learning with attributes on the dataset SPEC.
 
     Perfect attribute detectors, equally likely classes: no map from attributes to classes has a
     smaller worst-case error over the distributions consistent with the class-attribute matrix.
     Prints the two-class bound of the most confusable pairs, a polynomial lower bound for all
-    classes (disjoint pairs), the exact bound when the matrix has at most 12 attributes, and the
-    paper's greedy attribute selection with --greedy.
+    classes (disjoint pairs), the exact bound when the matrix has at most 12 attributes, the
+    paper's greedy attribute selection with --greedy, and a certified bracket on all attributes
+    with --bracket.
     """
     data = read_class_attributes(spec, classes)
     start = time.perf_counter()
@@ -83,6 +87,16 @@ def lower_bound_cmd(spec: str, classes: str, greedy: int, top: int, as_json: boo
         selection = greedy_attribute_bound(matrix, min(greedy, m), allow_missing=True)
         result["greedy_attributes"] = selection.attributes
         result["greedy_bounds"] = selection.bounds
+    if bracket:
+        found = bracket_lower_bound(matrix, allow_missing=True, max_seconds=max_seconds)
+        result["bracket"] = {
+            "lower": found.lower,
+            "upper": found.upper,
+            "certified": found.certified,
+            "rounds": found.rounds,
+            "pairs": found.pairs,
+            "seconds": round(found.seconds, 3),
+        }
     result["seconds"] = round(time.perf_counter() - start, 3)
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -103,4 +117,8 @@ def lower_bound_cmd(spec: str, classes: str, greedy: int, top: int, as_json: boo
             zip(result["greedy_attributes"], result["greedy_bounds"], strict=True), 1
         ):
             click.echo(f"  greedy {s:2d} attributes (+ column {i}): exact bound on them {value:.4f}")
+    if bracket:
+        b = result["bracket"]
+        state = "exact (certified)" if b["certified"] else f"search stopped after {b['rounds']} rounds"
+        click.echo(f"bound on all attributes: [{b['lower']:.4f}, {b['upper']:.4f}], {state}")
     click.echo(f"time: {result['seconds']:.2f} s")
