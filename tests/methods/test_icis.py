@@ -76,7 +76,7 @@ def test_seen_classes_keep_the_base_classifier_weights(data, fitted):
 def test_unseen_accuracy_beats_eszsl_without_calibration(data, fitted):
     eszsl = evaluate(GZSL["eszsl"]().fit(data.train_set()), data, None).metrics
     assert evaluate(fitted, data, None).metrics["U"] > eszsl["U"] + 10
-    assert fitted.epochs_run_ < fitted.params["max_epochs"]  # the slope rule stopped it
+    assert fitted.epochs_run_ < fitted.params["epochs"]  # the slope rule stopped it
 
 
 @pytest.mark.parametrize(("dataset", "batch"), [("CUB", 16), ("SUN", 16), ("AWA2", 20)])
@@ -87,7 +87,7 @@ def test_defaults_are_the_official_scripts(dataset, batch):
     cls = GZSL["icis"]
     params = cls(**cls.defaults_for(dataset)).params
     expected = {
-        "batch_size": batch, "lr": 1e-5, "hidden": 2048, "max_epochs": 1000, "base_epochs": 100,
+        "batch_size": batch, "lr": 1e-5, "hidden": 2048, "epochs": 1000, "base_epochs": 100,
         "base_lr": 1e-4, "include_unseen": True, "stop_slope": 2e-3, "stop_patience": 5,
     }  # fmt: skip
     assert {k: params[k] for k in expected} == expected

@@ -88,7 +88,7 @@ class ICIS(GZSLMethod):
        reconstructions and both cross-reconstructions (semantics to weights, weights to
        semantics); with ``include_unseen`` the unseen classes' semantics join the batches for
        the semantic reconstruction. Adam lr ``lr`` = 1e-5, betas (0.9, 0.999), batch
-       ``batch_size`` classes, at most ``max_epochs`` = 1000 epochs, stopped by the official
+       ``batch_size`` classes, at most ``epochs`` = 1000 epochs, stopped by the official
        slope rule (:func:`slope_stop`: past epoch 21, a decrease of the mean loss per epoch
        between the last two 10-epoch windows below ``stop_slope`` = 2e-3 for 5 epochs in a row).
     3. The unseen classes' weights are predicted from their semantics and injected beside the
@@ -115,7 +115,7 @@ class ICIS(GZSLMethod):
         ),
         HParam("hidden", 2048, help="latent units of both autoencoders (embed_dim)"),
         HParam("lr", 1e-5, help="Adam learning rate of the weight predictor (betas 0.9, 0.999)"),
-        HParam("max_epochs", 1000, help="epoch budget of the weight predictor"),
+        HParam("epochs", 1000, help="epoch budget of the weight predictor (the slope rule may stop sooner)"),
         HParam("stop_slope", 2e-3, help="early stop: loss decrease per epoch below which an epoch counts"),
         HParam("stop_patience", 5, help="early stop: consecutive such epochs that end training"),
         HParam(
@@ -127,7 +127,7 @@ class ICIS(GZSLMethod):
         HParam("semantic_norm", "l2", help="class-semantics normalisation", choices=SEMANTIC_NORMS),
     )
     dataset_defaults = {"CUB": {"batch_size": 16}, "SUN": {"batch_size": 16}, "AWA2": {"batch_size": 20}}
-    fast_hparams = {"base_epochs": 30, "base_lr": 1e-3, "hidden": 128, "lr": 1e-3, "max_epochs": 200}
+    fast_hparams = {"base_epochs": 30, "base_lr": 1e-3, "hidden": 128, "lr": 1e-3, "epochs": 200}
 
     STOP_AFTER, STOP_WINDOW = 21, 10  # the official rule: from the 22nd epoch, windows of 10 epochs
 
@@ -166,7 +166,7 @@ class ICIS(GZSLMethod):
         gen = stream(self.seed, "predictor", dev)
         losses: list[float] = []
         strikes = 0
-        for _ in range(p["max_epochs"]):
+        for _ in range(p["epochs"]):
             total = torch.zeros((), device=dev)
             batches = (
                 torch.randperm(len(rows), generator=gen, device=gen.device).to(dev).split(p["batch_size"])
