@@ -38,3 +38,15 @@ def test_lower_bound_command_on_apy(tmp_path):
 def test_lower_bound_command_refuses_flo_naming_why():
     result = CliRunner().invoke(main, ["data", "lower-bound", f"xlsa17:{fx.SHARED_XLSA17 / 'FLO'}"])
     assert result.exit_code == 2 and "sentence embedding" in result.output
+
+
+def test_bracket_stopped_at_once_still_brackets_the_greedy_prefix():
+    # --max-seconds 0: one round, one exact pricing (and the round its vector adds). The exact bound on all 64 attributes lies in
+    # [lower, upper]; the bound on one greedy attribute is above it (fewer attributes, freer adversary).
+    args = ["data", "lower-bound", f"xlsa17:{fx.SHARED_XLSA17 / 'APY'}", "--json", "--top", "0"]
+    args += ["--bracket", "--max-seconds", "0", "--greedy", "1"]
+    out = json.loads(CliRunner().invoke(main, args, catch_exceptions=False).output)
+    bracket = out["bracket"]
+    assert bracket["rounds"] <= 2 and not bracket["certified"]  # the pricing's vector may add a round
+    assert out["matching_lower_bound"] <= bracket["lower"] < bracket["upper"] <= 1.0
+    assert bracket["lower"] < out["greedy_bounds"][0]

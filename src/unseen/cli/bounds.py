@@ -41,6 +41,18 @@ EXACT_UP_TO = 12
     help="Also run the paper's greedy selection of this many attributes (exact bound on each prefix).",
 )
 @click.option(
+    "--bracket",
+    is_flag=True,
+    help="Column generation on all attributes: a certified [lower, upper] around the bound.",
+)
+@click.option(
+    "--max-seconds",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="With --bracket: stop the search at the first round past this time (lower stays valid).",
+)
+@click.option(
     "--top", type=click.IntRange(min=0), default=5, show_default=True, help="Most confusable pairs to list."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
