@@ -41,8 +41,9 @@ def test_lower_bound_command_refuses_flo_naming_why():
 
 
 def test_bracket_stopped_at_once_still_brackets_the_greedy_prefix():
-    # --max-seconds 0: one round, one exact pricing (and the round its vector adds). The exact bound on all 64 attributes lies in
-    # [lower, upper]; the bound on one greedy attribute is above it (fewer attributes, freer adversary).
+    # --max-seconds 0: one round, one exact pricing (and the round its vector adds). The exact bound
+    # on all 64 attributes lies in [lower, upper]; the bound on one greedy attribute is above it
+    # (fewer attributes, freer adversary).
     args = ["data", "lower-bound", f"xlsa17:{fx.SHARED_XLSA17 / 'APY'}", "--json", "--top", "0"]
     args += ["--bracket", "--max-seconds", "0", "--greedy", "1"]
     out = json.loads(CliRunner().invoke(main, args, catch_exceptions=False).output)
