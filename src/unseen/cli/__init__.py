@@ -9,6 +9,7 @@ from unseen.cli import (  # noqa: F401  (registers the commands)
     gzsl,
     gzsl_dg,
     info,
+    kg,
     tta,
 )
 from unseen.cli.app import main
