@@ -21,6 +21,7 @@ graph papers' evaluation).
 
 from __future__ import annotations
 
+import json
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -36,6 +37,8 @@ from unseen.data.imagenet1k import ImageNetClasses, imagenet1k_classes
 from unseen.data.wordnet import WordNet, load_wordnet
 from unseen.methods.kg.base import KGTask
 from unseen.methods.registry import KG
+from unseen.metrics.accuracy import per_class_accuracy
+from unseen.metrics.ranking import hits_at_k
 
 PROTOCOL = "kg-zsl-v1"
 ENCODER = "efficientnet-lite0"
@@ -77,8 +80,6 @@ def load_photos(spec: str, cache_dir: str | None = None, batch_size: int = 8, pr
             missing = {"features", "labels", "class_names", "meta"} - set(z.files)
             if missing:
                 raise DataFormatError(f"{path} lacks {sorted(missing)}; make it with `unseen extract`.")
-            import json
-
             encoder = json.loads(str(z["meta"])).get("encoder")
             if encoder != ENCODER:
                 raise DataFormatError(
@@ -155,16 +156,11 @@ def build_setup(
 
 
 def hits_at(scores: np.ndarray, truth: np.ndarray, ks: Sequence[int] = HITS) -> dict[str, float]:
-    """Percent of rows whose ``truth`` column ranks within the top ``k`` (rank = how many columns
-    score at least as high as it: ties count against)."""
-    true_scores = scores[np.arange(len(truth)), truth][:, None]
-    rank = (scores >= true_scores).sum(axis=1)
-    return {f"hit@{k}": float(100.0 * np.mean(rank <= k)) for k in ks if k <= scores.shape[1]}
+    """Percent of rows whose ``truth`` column ranks within the top ``k`` (ties count against)."""
+    return hits_at_k(scores, truth, ks)
 
 
 def per_class_top1(scores: np.ndarray, truth: np.ndarray) -> float:
-    from unseen.metrics.accuracy import per_class_accuracy
-
     return per_class_accuracy(truth, scores.argmax(axis=1))
 
 
