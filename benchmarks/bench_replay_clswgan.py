@@ -38,14 +38,11 @@ from replay import (  # noqa: E402
     Draws,
     Layers,
     TorchWithRand,
-    load,
-    networks,
-    norm,
     patched_copy,
     print_classifiers,
     print_replay,
-    renamed,
     replay_classifier,
+    started_from,
     test_accuracies,
 )
 from unseen.data import load_dataset  # noqa: E402
@@ -81,34 +78,7 @@ LAYERS: Layers = {
     "C": ("_pretrained", {"fc": "fc"}),
 }
 METHOD = "f-clswgan"
-
-
-@contextmanager
-def started_from(weights: dict, jitter: float = 0.0, log: list[dict] | None = None):
-    """Ours' networks start from the official ``weights`` (optionally jittered); with ``log``,
-    each generator step appends the weight norms to it."""
-    build = f_clswgan.FCLSWGAN._build
-
-    def build_from_official(self, train, generator):
-        build(self, train, generator)
-        for net, module in networks(self, LAYERS):
-            load(module, renamed(net, weights[net], LAYERS), jitter)
-        if log is not None:
-            step = self._opt_g.step
-
-            def logged_step(*args, **kwargs):
-                step(*args, **kwargs)
-                log.append(
-                    {"lam": self.params["gp_weight"], **{k: norm(m) for k, m in networks(self, LAYERS)}}
-                )
-
-            self._opt_g.step = logged_step
-
-    f_clswgan.FCLSWGAN._build = build_from_official
-    try:
-        yield
-    finally:
-        f_clswgan.FCLSWGAN._build = build
+CLS = f_clswgan.FCLSWGAN
 
 
 @contextmanager
@@ -143,7 +113,10 @@ def replay_ours(
     model._fit_classifier = lambda epoch: None
     log: list[dict] = []
     draws = Draws(record["draws"])
-    with started_from(torch.load(out / "init.pt"), jitter, log), replayed(draws, model.params["batch_size"]):
+    with (
+        started_from(CLS, torch.load(out / "init.pt"), LAYERS, jitter, log),
+        replayed(draws, model.params["batch_size"]),
+    ):
         model.fit(dataset.train_set())
     return log, model
 
@@ -154,7 +127,7 @@ def classifier_on_official(
     """Ours' synthesis and final classifier on the official final weights, once per official
     classifier seed, each on that run's draws."""
     results = []
-    with started_from(final):
+    with started_from(CLS, final, LAYERS):
         for seed in seeds:
             model = GZSL[METHOD](seed=seed, **{**hparams(1, lr), "pretrain_epochs": 1})
             model._train_epoch = lambda sampler, generator: None

@@ -254,6 +254,35 @@ def print_replay(head: str, record: dict, log: list[dict], model, twin, layers: 
     print_final(rows)
 
 
+@contextmanager
+def started_from(cls, weights: dict, layers: Layers, jitter: float = 0.0, log: list[dict] | None = None):
+    """Ours' method class ``cls`` builds its networks from the official ``weights`` (optionally
+    jittered); with ``log``, each generator step (``_opt_g.step``) appends the penalty weight
+    (fixed: ``gp_weight``) and every network's weight norm to it."""
+    build = cls._build
+
+    def build_from_official(self, train, generator):
+        build(self, train, generator)
+        for net, module in networks(self, layers):
+            load(module, renamed(net, weights[net], layers), jitter)
+        if log is not None:
+            step = self._opt_g.step
+
+            def logged_step(*args, **kwargs):
+                step(*args, **kwargs)
+                log.append(
+                    {"lam": self.params["gp_weight"], **{k: norm(m) for k, m in networks(self, layers)}}
+                )
+
+            self._opt_g.step = logged_step
+
+    cls._build = build_from_official
+    try:
+        yield
+    finally:
+        cls._build = build
+
+
 def load(module: torch.nn.Module, state: dict[str, torch.Tensor], jitter: float = 0.0) -> None:
     """``state`` into ``module``, each value times ``1 + jitter * N(0, 1)`` (fixed draws)."""
     module.load_state_dict(state)
