@@ -45,7 +45,8 @@ most likely to be confused; identical rows give 1/2, rows differing by 1 in one 
 **A polynomial lower bound for k classes** (:func:`matching_lower_bound`): for any pairing of
 the classes into disjoint pairs, the adversary can make each pair overlap as above, so
 ``L(M) >= (2/k) sum_{pairs} L_pair``. Together with the greedy subset bound it brackets
-``L(M)`` when ``m`` is too large for the exact program.
+``L(M)`` when ``m`` is too large for the exact program; :mod:`unseen.metrics.attribute_bound_search`
+closes the bracket on all attributes by column generation.
 
 Unknown matrix entries (``NaN``, with ``allow_missing=True``) put no constraint on that
 attribute of that class: the adversary may choose its frequency.
