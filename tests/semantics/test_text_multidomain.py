@@ -18,6 +18,7 @@ from unseen.backbones.base import ENCODERS, TextEncoder
 from unseen.cli import main
 from unseen.core.errors import DataError
 from unseen.data import load_dataset
+from unseen.data.domains import load_domains
 from unseen.data.specs import parse_spec
 from unseen.data.zsl_domains import NO_SEMANTICS, load_zsl_domains
 from unseen.protocols.gzsl_dg import GZSLDGProtocol
@@ -105,9 +106,11 @@ def test_text_gives_a_descriptor_without_semantics_class_semantics_that_recognis
     )
     plain = load_zsl_domains(f"zsl-domains:{tmp_path / 'd.toml'}")
     assert plain.classes.semantics.shape == (8, 0) and plain.classes.semantics_kind == NO_SEMANTICS
-    assert plain.source == "npz-domains:" + str(tmp_path / "decoy.npz")  # read beside the file
+    decoy = load_domains(f"npz-domains:{tmp_path / 'decoy.npz'}")
+    assert np.array_equal(plain.samples.inputs, decoy.inputs)  # the file's data, read beside it
+    assert plain.source == f"zsl-domains:{tmp_path / 'd.toml'}"  # records name the roles' file
     protocol = GZSLDGProtocol(test_env=0, search="default")
-    with pytest.raises(DataError, match="the classes have no semantics .*--data 'text:npz-domains:"):
+    with pytest.raises(DataError, match="the classes have no semantics .*--data 'text:zsl-domains:"):
         protocol.run(plain, "identity+eszsl")
     # ?data= replaces the file's data, through text: too (text: hands its options on)
     features = tmp_path / "features.npz"

@@ -263,7 +263,7 @@ def load_zsl_domains_file(spec: DataSpec) -> ZSLDomainDataset:
         samples=samples,
         classes=ClassTable(names, seen, semantics, kind),
         val_classes=None if validation is None else np.array([index[c] for c in validation], dtype=np.int64),
-    )
+    ).with_source(spec.text)
 
 
 def _relative_to(text: str, folder: Path) -> str:
