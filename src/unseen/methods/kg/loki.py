@@ -19,20 +19,20 @@ def frechet_scores(probs: np.ndarray, distances: np.ndarray) -> np.ndarray:
 
 @KG.register("loki")
 class Loki(KGMethod):
-    """Loki (Shin, Roberts, Chen, Sala et al., *Loki: Improving Long-Tail Performance of
-    Learning-Based Real-World Classifiers*, 2023).
+    """Loki (Roberts, Li, Adila, Cromp, Huang, Zhao, Sala, *Geometry-Aware Adaptation for Pretrained
+    Models*, NeurIPS 2023).
 
     Training-free: a trained classifier's softmax over the classes it knows is read as a
     distribution on a metric space of labels, and the prediction is its Fréchet mean over the
     whole label space, ``argmin_y sum_i p(y_i | x) d(y, y_i)^2`` - so a class never trained on
-    can be predicted when it sits between the likely ones. The metric here is the shortest-path
-    distance in the undirected WordNet class graph (the paper's choice for ImageNet); the score
-    of a candidate is its negated Fréchet variance, so hit@k ranks by it.
+    can be predicted when it sits between the likely ones: arg max swapped for the Fréchet mean.
+    The metric here is an external one, the shortest-path distance in the undirected WordNet
+    class graph; the score of a candidate is its negated Fréchet variance, so hit@k ranks by it.
     """
 
     paper = (
-        "Shin, Roberts, Chen, Sala et al. Loki: Improving Long-Tail Performance of Learning-Based "
-        "Real-World Classifiers. arXiv 2023."
+        "Roberts, Li, Adila, Cromp, Huang, Zhao, Sala. Geometry-Aware Adaptation for Pretrained Models "
+        "(Loki). NeurIPS 2023."
     )
     hparams = (HParam("temperature", 1.0, help="softmax temperature of the classifier's logits"),)
 
