@@ -74,6 +74,17 @@ def _log_mean(values: list) -> float:
     return float(np.mean([float(x) for x in values]))
 
 
+def record_data(dataset: DomainDataset, splits: list) -> dict[str, Any]:
+    """The ``data`` block of a DG record: the dataset's identity and its in/out part sizes."""
+    return {
+        "spec": dataset.source,
+        "name": dataset.name,
+        "hash": dataset.hash,
+        "domains": list(dataset.domain_names),
+        "in_out_sizes": [[len(i), len(o)] for i, o in splits],
+    }
+
+
 @dataclass(frozen=True)
 class DGProtocol:
     """Train with ``test_envs`` held out; record per-domain in/out accuracy at every checkpoint."""
@@ -162,13 +173,7 @@ class DGProtocol:
             "dg",
             self.name,
             spec,
-            data={
-                "spec": dataset.source,
-                "name": dataset.name,
-                "hash": dataset.hash,
-                "domains": list(dataset.domain_names),
-                "in_out_sizes": [[len(i), len(o)] for i, o in splits],
-            },
+            data=record_data(dataset, splits),
             method=algorithm,
             paper=cls.paper,
             hparams=resolved,

@@ -28,6 +28,7 @@ from unseen.core.method import Method
 from unseen.core.record import make_record
 from unseen.core.registry import HParam, Registry
 from unseen.data.domains import DomainDataset
+from unseen.protocols.dg import record_data
 
 
 class LogisticRegressionProbe(Method):
@@ -128,13 +129,7 @@ class DGProbeProtocol:
             "dg",
             self.name,
             self.spec(dataset, method, hparams),
-            data={
-                "spec": dataset.source,
-                "name": dataset.name,
-                "hash": dataset.hash,
-                "domains": list(dataset.domain_names),
-                "in_out_sizes": [[len(i), len(o)] for i, o in splits],
-            },
+            data=record_data(dataset, splits),
             method=method,
             paper=probe.paper,
             hparams=probe.params,
