@@ -29,9 +29,7 @@ agree to rounding; ``per-step`` replays ours as it ships and measures what that 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -39,13 +37,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_generative import run_official_script, write_xlsa17  # noqa: E402
 from bench_official_cegzsl import CUB_TRAINVAL, official_flags  # noqa: E402
 from replay import (  # noqa: E402
     Draws,
     Layers,
     TorchWithRand,
-    patched_copy,
+    official_recorded,
     print_classifiers,
     print_replay,
     replay_classifier,
@@ -198,18 +195,17 @@ def main() -> None:
     torch.set_num_threads(1)
     dataset = load_dataset(args.data)
     seeds = [int(s) for s in args.classifier_seeds.split(",") if s]
-    with tempfile.TemporaryDirectory(prefix="replay_cegzsl_") as tmp:
-        tmp = Path(tmp)
-        write_xlsa17(dataset, tmp / "data" / "CUB", args.seed)
-        copy = patched_copy(args.official.resolve(), tmp, "CE_GZSL.py", INSERTIONS, EVALUATE)
-        out = tmp / "out"
-        out.mkdir()
-        flags = official_flags(dataset, official_batch(dataset), args.epochs, NEVER, args.seed)
-        flags += ["--dataroot", str(tmp / "data")]
-        os.environ.update(REPLAY_OUT=str(out), REPLAY_CLASSIFIER_SEEDS=args.classifier_seeds)
-        run_official_script(copy, "CE_GZSL.py", flags, "CE_GZSL.py")
-        # ours reads the files the official code read, in the same sample order
-        written = load_dataset(f"xlsa17:{tmp / 'data' / 'CUB'}")
+
+    def flags(data: Path) -> list[str]:
+        return official_flags(dataset, official_batch(dataset), args.epochs, NEVER, args.seed) + [
+            "--dataroot",
+            str(data),
+        ]
+
+    recorded = official_recorded(
+        args.official, "CE_GZSL.py", INSERTIONS, EVALUATE, dataset, args.seed, args.classifier_seeds, flags
+    )
+    with recorded as (written, out):
         record = torch.load(out / f"epoch{args.epochs - 1}.pt")
         for clearing in args.comparator_grads:
             per_epoch = clearing == "per-epoch"

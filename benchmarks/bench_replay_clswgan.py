@@ -22,9 +22,7 @@ draws: ``BatchSampler.draw`` the ``randperm`` prefixes of ``next_batch``, ``gaus
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,13 +30,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_generative import run_official_script, write_xlsa17  # noqa: E402
 from bench_official_clswgan import official_flags  # noqa: E402
 from replay import (  # noqa: E402
     Draws,
     Layers,
     TorchWithRand,
-    patched_copy,
+    official_recorded,
     print_classifiers,
     print_replay,
     replay_classifier,
@@ -149,19 +146,16 @@ def main() -> None:
     torch.set_num_threads(1)
     dataset = load_dataset(args.data)
     seeds = [int(s) for s in args.classifier_seeds.split(",") if s]
-    with tempfile.TemporaryDirectory(prefix="replay_clswgan_") as tmp:
-        tmp = Path(tmp)
-        write_xlsa17(dataset, tmp / "data" / "CUB", args.seed)
-        copy = patched_copy(args.official.resolve(), tmp, "clswgan.py", INSERTIONS, EVALUATE)
-        out = tmp / "out"
-        out.mkdir()
-        flags = official_flags(
-            dataset, tmp / "data", tmp / "checkpoint", args.epochs, args.epochs, args.seed, args.lr
+
+    def flags(data: Path) -> list[str]:
+        return official_flags(
+            dataset, data, data.parent / "checkpoint", args.epochs, args.epochs, args.seed, args.lr
         )
-        os.environ.update(REPLAY_OUT=str(out), REPLAY_CLASSIFIER_SEEDS=args.classifier_seeds)
-        run_official_script(copy, "clswgan.py", flags, "clswgan.py")
-        # ours reads the files the official code read, in the same sample order
-        written = load_dataset(f"xlsa17:{tmp / 'data' / 'CUB'}")
+
+    recorded = official_recorded(
+        args.official, "clswgan.py", INSERTIONS, EVALUATE, dataset, args.seed, args.classifier_seeds, flags
+    )
+    with recorded as (written, out):
         log, model = replay_ours(written, args.epochs, args.lr, args.seed, out)
         _, twin = replay_ours(written, args.epochs, args.lr, args.seed, out, jitter=1e-7)
         record = torch.load(out / f"epoch{args.epochs - 1}.pt")

@@ -31,9 +31,7 @@ spread over the seeds (their random streams differ, so this part is statistical)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,7 +39,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_generative import run_official_script, write_xlsa17  # noqa: E402
 from bench_official_vaegan import official_command  # noqa: E402
 from replay import (  # noqa: E402
     Draws,
@@ -50,7 +47,7 @@ from replay import (  # noqa: E402
     load,
     networks,
     norm,
-    patched_copy,
+    official_recorded,
     print_classifiers,
     print_replay,
     renamed,
@@ -191,17 +188,21 @@ def main() -> None:
     torch.set_num_threads(1)
     dataset = load_dataset(args.data)
     seeds = [int(s) for s in args.classifier_seeds.split(",") if s]
-    with tempfile.TemporaryDirectory(prefix="replay_vaegan_") as tmp:
-        tmp = Path(tmp)
-        write_xlsa17(dataset, tmp / "data" / "CUB", args.seed)
-        copy = patched_copy(args.official.resolve(), tmp, "train_images.py", INSERTIONS, EVALUATE)
-        out = tmp / "out"
-        out.mkdir()
-        command = official_command(dataset, args.method, tmp / "data", args.epochs, args.seed)
-        os.environ.update(REPLAY_OUT=str(out), REPLAY_CLASSIFIER_SEEDS=args.classifier_seeds)
-        run_official_script(copy, command[1], command[2:], "TF-VAEGAN")
-        # ours reads the files the official code read, in the same sample order
-        written = load_dataset(f"xlsa17:{tmp / 'data' / 'CUB'}")
+
+    def flags(data: Path) -> list[str]:
+        return official_command(dataset, args.method, data, args.epochs, args.seed)[2:]
+
+    recorded = official_recorded(
+        args.official,
+        "train_images.py",
+        INSERTIONS,
+        EVALUATE,
+        dataset,
+        args.seed,
+        args.classifier_seeds,
+        flags,
+    )
+    with recorded as (written, out):
         log, model = replay_ours(written, args.method, args.epochs, args.seed, out)
         _, twin = replay_ours(written, args.method, args.epochs, args.seed, out, jitter=1e-7)
         record = torch.load(out / f"epoch{args.epochs - 1}.pt")

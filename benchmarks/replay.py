@@ -19,13 +19,19 @@ initialisation and minibatches.
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from bench_generative import run_official_script, write_xlsa17
+from unseen.data import load_dataset
+from unseen.data.model import ZSLDataset
 
 RECORDER = '''"""Recording hooks of a replay benchmark (written into a copy of an official checkout)."""
 import json
@@ -119,6 +125,33 @@ def patched_copy(
     path.write_text("".join(lines))
     (copy / "replay_recorder.py").write_text(RECORDER + "\n\n" + evaluate)
     return copy
+
+
+@contextmanager
+def official_recorded(
+    official: Path,
+    script: str,
+    insertions: tuple[tuple[str, int, str], ...],
+    evaluate: str,
+    dataset: ZSLDataset,
+    seed: int,
+    classifier_seeds: str,
+    flags: Callable[[Path], list[str]],
+) -> Iterator[tuple[ZSLDataset, Path]]:
+    """The official ``script`` run once, with the recorder (:func:`patched_copy`), on ``dataset``
+    written as xlsa17 files (``flags(data folder)`` its command-line flags); yields the dataset as
+    read back from those files (so ours sees the official sample order) and the recorder's folder.
+    Everything lives in a temporary folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="replay_") as tmp:
+        tmp = Path(tmp)
+        data = tmp / "data"
+        write_xlsa17(dataset, data / "CUB", seed)
+        copy = patched_copy(official.resolve(), tmp, script, insertions, evaluate)
+        out = tmp / "out"
+        out.mkdir()
+        os.environ.update(REPLAY_OUT=str(out), REPLAY_CLASSIFIER_SEEDS=classifier_seeds)
+        run_official_script(copy, script, flags(data), script)
+        yield load_dataset(f"xlsa17:{data / 'CUB'}"), out
 
 
 def _line(lines: list[str], anchor: str, path: Path) -> int:
