@@ -128,13 +128,17 @@ class UpdateRule:
         return logs
 
 
+RHO = HParam("rho", 0.05, grid=(0.01, 0.02, 0.05, 0.1), help="perturbation radius")
+"""SAM's perturbation radius, shared by every rule of the SAM family (SAM, FAD, GSAM, SAGM)."""
+
+
 class SAM(UpdateRule):
     """Sharpness-Aware Minimization (Foret et al., ICLR 2021): the gradient at the worst
     first-order perturbation ``w + rho * g / ||g||``, applied at ``w``."""
 
     name = "sam"
     paper = "Foret et al., Sharpness-Aware Minimization for Efficiently Improving Generalization (ICLR 2021)"
-    hparams = (HParam("rho", 0.05, grid=(0.01, 0.02, 0.05, 0.1), help="perturbation radius"),)
+    hparams = (RHO,)
 
     def direction(self, g0: Grads, gradient_at: Callable[[Grads], Grads]) -> Grads:
         return gradient_at(ascent_step(g0, self.params["rho"]))
@@ -165,7 +169,7 @@ class FAD(UpdateRule):
     name = "fad"
     paper = "Zhang et al., Flatness-Aware Minimization for Domain Generalization (ICCV 2023)"
     hparams = (
-        HParam("rho", 0.05, grid=(0.01, 0.02, 0.05, 0.1), help="perturbation radius"),
+        RHO,
         HParam(
             "alpha",
             0.5,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from unseen.core.registry import HParam
-from unseen.methods.dg.optimizers import UPDATE_RULES, Grads, UpdateRule, ascent_step, global_norm
+from unseen.methods.dg.optimizers import RHO, UPDATE_RULES, Grads, UpdateRule, ascent_step, global_norm
 
 
 def _dot(a: Grads, b: Grads) -> torch.Tensor:
@@ -49,7 +49,7 @@ class GSAM(UpdateRule):
         "Foret et al., Sharpness-Aware Minimization for Efficiently Improving Generalization (ICLR 2021)"
     )
     hparams = (
-        HParam("rho", 0.05, grid=(0.01, 0.02, 0.05, 0.1), help="perturbation radius"),
+        RHO,
         HParam(
             "gsam_alpha",
             0.01,
@@ -85,7 +85,7 @@ class SAGM(UpdateRule):
     name = "sagm"
     paper = "Wang et al., Sharpness-Aware Gradient Matching for Domain Generalization (CVPR 2023)"
     hparams = (
-        HParam("rho", 0.05, grid=(0.01, 0.02, 0.05, 0.1), help="perturbation radius"),
+        RHO,
         HParam(
             "sagm_alpha",
             0.001,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from unseen.core.device import fork_rng
 from unseen.core.errors import DataError, NotFittedError
 from unseen.core.method import Method
 from unseen.data.class_graph import ClassGraph
@@ -98,6 +99,17 @@ class RowPredictor(KGMethod):
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         return with_bias_input(X) @ self.rows.T
+
+    def _fit_rows(self, task: KGTask, network, inputs, targets, loss_fn, device) -> None:
+        """Train a graph network on the seen rows (:func:`train_rows`, dropout seeded by the
+        method's seed) and keep its predictions for the candidate classes as :attr:`rows`."""
+        p = self.params
+        seen = torch.as_tensor(task.seen, device=device)
+        with fork_rng(device):
+            torch.manual_seed(self.seed)
+            train_rows(network, inputs, seen, targets, loss_fn, p["epochs"], p["lr"], p["weight_decay"])
+        with torch.no_grad():
+            self.rows = network(inputs)[torch.as_tensor(task.candidates)].double().cpu().numpy()
 
 
 def train_rows(

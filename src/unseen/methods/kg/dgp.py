@@ -6,10 +6,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from unseen.core.device import cpu_generator, fork_rng, resolve_device
+from unseen.core.device import cpu_generator, resolve_device
 from unseen.core.registry import HParam
 from unseen.data.class_graph import dense_groups
-from unseen.methods.kg.base import KGTask, RowPredictor, sparse_tensor, train_rows, unit_word_vectors
+from unseen.methods.kg.base import KGTask, RowPredictor, sparse_tensor, unit_word_vectors
 from unseen.methods.registry import KG
 
 
@@ -99,11 +99,4 @@ class DGP(RowPredictor):
         def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return ((out - target) ** 2).sum() / (2 * len(target))
 
-        seen = torch.as_tensor(task.seen, device=device)
-        with fork_rng(device):
-            torch.manual_seed(self.seed)
-            train_rows(
-                network, inputs, seen, targets.to(device), loss, p["epochs"], p["lr"], p["weight_decay"]
-            )
-        with torch.no_grad():
-            self.rows = network(inputs)[torch.as_tensor(task.candidates)].double().cpu().numpy()
+        self._fit_rows(task, network, inputs, targets.to(device), loss, device)
