@@ -8,6 +8,8 @@ Schemes live in a registry; each loader module registers its own:
 - ``synthetic:NAME[?seed=..]`` - planted benchmarks shaped like real ones (:mod:`unseen.data.synthetic`)
 - ``text:SPEC[?encoder=..&templates=..&mode=..]`` - SPEC with text-embedding class semantics
   (:mod:`unseen.semantics.scheme`)
+- ``kg:SPEC?classes=FILE[&method=..]`` - SPEC with class semantics predicted from the WordNet graph
+  (:mod:`unseen.semantics.graph_rows`)
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ ZSL_SCHEMES: SchemeRegistry[ZSLDataset] = SchemeRegistry(
     "unseen.data.synthetic",
     "unseen.data.xlsa17",
     "unseen.semantics.scheme",  # text: embeds class names; it lives with the encoders' users, above data
+    "unseen.semantics.graph_rows",  # kg: graph-predicted classifier rows, above data for the same reason
 )
 register_scheme = ZSL_SCHEMES.register
 load_dataset = ZSL_SCHEMES.load

@@ -18,7 +18,9 @@ Data specs (:func:`load_zsl_domains`, scheme registry :data:`ZSL_DOMAIN_SCHEMES`
   ``folder:``, ...) plus a CSV of class semantics and the unseen (and validation) class names,
   named in a small TOML file (:func:`load_zsl_domains_file`);
 - ``text:SPEC`` - any of them with text embeddings of the class names as class semantics
-  (:mod:`unseen.semantics.scheme`, the same loader as for single-domain zero-shot data).
+  (:mod:`unseen.semantics.scheme`, the same loader as for single-domain zero-shot data);
+- ``kg:SPEC?classes=FILE`` - any of them with class semantics predicted from the WordNet graph
+  (:mod:`unseen.semantics.graph_rows`).
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ ZSL_DOMAIN_SCHEMES: SchemeRegistry[ZSLDomainDataset] = SchemeRegistry(
     "zero-shot multi-domain",
     "unseen.data.zsl_domains",
     "unseen.semantics.scheme",  # text: embeds class names; it lives with the encoders' users, above data
+    "unseen.semantics.graph_rows",  # kg: graph-predicted classifier rows
 )
 load_zsl_domains = ZSL_DOMAIN_SCHEMES.load
 
