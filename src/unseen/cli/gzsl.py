@@ -1,4 +1,5 @@
-"""``unseen gzsl`` and ``unseen demo``: GZSL runs under ``gzsl-ps-v1``."""
+"""``unseen gzsl`` and ``unseen demo``: GZSL runs under ``gzsl-ps-v1`` (or, with ``--protocol``,
+``gzsl-transductive-v1``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from unseen.core.io import atomic_write_text, write_json
 from unseen.data import load_dataset
 from unseen.data.model import ZSLDataset
 from unseen.methods import GZSL
-from unseen.protocols.gzsl import FitCache, GZSLProtocol
+from unseen.protocols import PROTOCOLS
+from unseen.protocols.gzsl import FitCache
 from unseen.report.plots import seen_unseen_plot
 from unseen.report.tables import METRIC_COLUMNS, gzsl_markdown, gzsl_rows
 
@@ -41,9 +43,10 @@ def run_gzsl(
     search: str,
     device: str | None,
     cache: FitCache | None = None,
+    protocol_name: str = "gzsl-ps-v1",
 ) -> dict[str, Any]:
-    """Run ``gzsl-ps-v1`` once on ``dataset``, with a progress bar."""
-    protocol = GZSLProtocol(calibrate=calibrate, search=search, seed=seed)
+    """Run a GZSL protocol (default ``gzsl-ps-v1``) once on ``dataset``, with a progress bar."""
+    protocol = PROTOCOLS[protocol_name](calibrate=calibrate, search=search, seed=seed)
     with progress_bar(f"{method} on {dataset.name}") as update:
         return protocol.run(dataset, method, hparams, device=device, progress=update, cache=cache)
 
@@ -66,8 +69,15 @@ def run_gzsl(
 @click.option(
     "--epochs", type=int, default=None, help="Training-epoch budget (methods with an 'epochs' setting)."
 )
-def gzsl_cmd(data, method, calibrate, seed, hparams, search, device, out, fast, epochs) -> None:
-    """Run one GZSL method under protocol gzsl-ps-v1 and print S, U, H, ZSL and AUSUC."""
+@click.option(
+    "--protocol",
+    type=click.Choice(sorted(PROTOCOLS)),
+    default="gzsl-ps-v1",
+    show_default=True,
+    help="gzsl-transductive-v1: transductive methods also train on the unlabelled test features.",
+)
+def gzsl_cmd(data, method, calibrate, seed, hparams, search, device, out, fast, epochs, protocol) -> None:
+    """Run one GZSL method under protocol gzsl-ps-v1 (or --protocol) and print S, U, H, ZSL and AUSUC."""
     cls = GZSL[method]
     fixed = {**(cls.fast_hparams if fast else {}), **parse_hparams(hparams)}
     if epochs is not None:
@@ -77,7 +87,7 @@ def gzsl_cmd(data, method, calibrate, seed, hparams, search, device, out, fast, 
             raise HyperparameterError(f"--epochs must be a positive integer, got {epochs}.")
         fixed["epochs"] = epochs
     dataset = load_dataset(data)
-    record = run_gzsl(dataset, method, calibrate, seed, fixed, search, device)
+    record = run_gzsl(dataset, method, calibrate, seed, fixed, search, device, protocol_name=protocol)
     record["preset"] = "fast" if fast else None
     console.print(_metrics_table([record], f"{record['protocol']} on {record['data']['name']}"))
     if out:

@@ -46,10 +46,11 @@ class TaskRunner:
 
 
 class GZSLTask(TaskRunner):
-    """Generalized zero-shot runs under ``gzsl-ps-v1`` (options: ``calibrate``, ``search``)."""
+    """Generalized zero-shot runs under ``gzsl-ps-v1`` (options: ``calibrate``, ``search``, and
+    ``protocol``: ``gzsl-transductive-v1`` for transductive methods)."""
 
     task = "gzsl"
-    options = {"calibrate": False, "search": "grid"}
+    options = {"calibrate": False, "search": "grid", "protocol": "gzsl-ps-v1"}
 
     def load(self, data: str) -> Any:
         from unseen.data import load_dataset
@@ -57,10 +58,16 @@ class GZSLTask(TaskRunner):
         return load_dataset(data)
 
     def _protocol(self, spec: RunSpec):
-        from unseen.protocols.gzsl import GZSLProtocol
+        from unseen.protocols import PROTOCOLS
 
         opts = {**self.options, **spec.options}
-        return GZSLProtocol(calibrate=bool(opts["calibrate"]), search=str(opts["search"]), seed=spec.seed)
+        if opts["protocol"] not in PROTOCOLS:
+            raise SpecError(
+                f"gzsl option protocol = '{opts['protocol']}' is unknown; "
+                f"use one of {', '.join(sorted(PROTOCOLS))}."
+            )
+        protocol = PROTOCOLS[opts["protocol"]]
+        return protocol(calibrate=bool(opts["calibrate"]), search=str(opts["search"]), seed=spec.seed)
 
     def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:
         return self._protocol(spec).spec(dataset, spec.method, spec.hparams)

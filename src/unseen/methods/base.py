@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from unseen.core.errors import NotFittedError
+from unseen.core.errors import NotFittedError, SpecError
 from unseen.core.method import Method
 from unseen.data.model import TrainSet
 
@@ -28,6 +28,10 @@ class GZSLMethod(Method):
     """Per-benchmark settings from the paper, keyed by xlsa17 name (AWA1, AWA2, CUB, SUN, FLO, APY)."""
     fast_hparams: ClassVar[dict[str, Any]] = {}
     """A small configuration for smoke runs (``unseen gzsl --fast``)."""
+    transductive: ClassVar[bool] = False
+    """Whether ``fit`` takes ``unlabelled`` test features (protocol ``gzsl-transductive-v1``,
+    :mod:`unseen.protocols.gzsl_transductive`); such a method cannot be fitted without them, and
+    an inductive one refuses them."""
 
     @classmethod
     def defaults_for(cls, dataset_name: str) -> dict[str, Any]:
@@ -45,15 +49,34 @@ class GZSLMethod(Method):
         self._set_params(hparams, seed, device)
         self._n_classes: int | None = None
         self._monitor: Monitor | None = None
+        self._unlabelled: np.ndarray | None = None
 
-    def fit(self, train: TrainSet, monitor: Monitor | None = None) -> GZSLMethod:
-        """Fit on ``train``. ``monitor(values, method)`` is called at every :meth:`checkpoint`."""
+    def fit(
+        self, train: TrainSet, monitor: Monitor | None = None, unlabelled: np.ndarray | None = None
+    ) -> GZSLMethod:
+        """Fit on ``train``. ``monitor(values, method)`` is called at every :meth:`checkpoint`.
+
+        ``unlabelled``: ``(m, d)`` features without labels or roles, for ``transductive`` methods
+        only (read in ``_fit`` as ``self._unlabelled``, a private read-only copy).
+        """
+        if self.transductive and unlabelled is None:
+            raise SpecError(
+                f"method '{self.name}' is transductive: it trains on unlabelled test features. "
+                "Run it under protocol gzsl-transductive-v1 (unseen gzsl --protocol gzsl-transductive-v1)."
+            )
+        if not self.transductive and unlabelled is not None:
+            raise SpecError(
+                f"method '{self.name}' is inductive: it takes no unlabelled features. Run it under "
+                "protocol gzsl-ps-v1, or choose a transductive method (see `unseen methods --family gzsl`)."
+            )
         self._n_classes = train.n_classes
         self._monitor = monitor
+        self._unlabelled = None if unlabelled is None else _readonly_features(unlabelled)
         try:
             self._fit(train)
         finally:
             self._monitor = None
+            self._unlabelled = None
         return self
 
     @property
@@ -81,3 +104,11 @@ class GZSLMethod(Method):
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+
+def _readonly_features(X: np.ndarray) -> np.ndarray:
+    X = np.array(X, dtype=np.float32, copy=True)
+    if X.ndim != 2:
+        raise SpecError(f"unlabelled features must be a 2-d array (samples x dims), got shape {X.shape}.")
+    X.flags.writeable = False
+    return X

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from unseen.core.record import make_record
+from unseen.data.hashing import hash_arrays
 from unseen.data.model import SplitName, ZSLDataset
 from unseen.methods import GZSL
 from unseen.methods.base import GZSLMethod
@@ -110,9 +111,14 @@ class FitCache:
         device: str | None,
         task: ZSLDataset,
         monitor_on: ZSLDataset | None = None,
+        unlabelled: np.ndarray | None = None,
     ) -> tuple[GZSLMethod, list[dict[str, Any]] | None]:
-        """The fitted method and, when ``monitor_on`` is given, its curve on that task."""
+        """The fitted method and, when ``monitor_on`` is given, its curve on that task.
+
+        ``unlabelled`` features go to a transductive method's ``fit`` (and into the key)."""
         key = (cls.name, json.dumps(params, sort_keys=True, default=str), seed, device, task.hash)
+        if unlabelled is not None:
+            key += (hash_arrays(unlabelled),)
         if key in self._fits:
             self.reused += 1
             return self._fits[key]
@@ -127,7 +133,8 @@ class FitCache:
                     {"values": values, "plain": ev.uncalibrated, "calibrated": ev.metrics, "gamma": ev.gamma}
                 )
 
-        method = cls(seed=seed, device=device, **params).fit(task.train_set(), monitor=monitor)
+        extra = {} if unlabelled is None else {"unlabelled": unlabelled}
+        method = cls(seed=seed, device=device, **params).fit(task.train_set(), monitor=monitor, **extra)
         self._fits[key] = (method, curve)
         return self._fits[key]
 
@@ -185,7 +192,7 @@ class GZSLProtocol:
         chosen, gamma = trials[best]["hparams"], trials[best]["gamma"]
         t1 = time.perf_counter()
 
-        final, _ = cache.fit(cls, chosen, self.seed, device, dataset)
+        final, _ = self._fit(cache, cls, chosen, device, dataset)
         t2 = time.perf_counter()
         test = evaluate(final, dataset, gamma)
         if progress:
@@ -227,7 +234,7 @@ class GZSLProtocol:
         grid = candidates(cls.hparams, given, self.search, self.seed, f"method '{method}'")
         trials = []
         for i, params in enumerate(grid):
-            fitted, curve = cache.fit(cls, params, self.seed, device, val_task, monitor_on=val_task)
+            fitted, curve = self._fit(cache, cls, params, device, val_task, monitor_on=val_task)
             if curve is None:
                 ev = evaluate(fitted, val_task, "best" if self.calibrate else None)
                 trials.append({"hparams": params, "val": ev.metrics, "gamma": ev.gamma})
@@ -236,6 +243,18 @@ class GZSLProtocol:
             if progress:
                 progress(i + 1, len(grid) + 1, f"{method} validation {i + 1}/{len(grid)}")
         return trials
+
+    def _fit(
+        self,
+        cache: FitCache,
+        cls: type[GZSLMethod],
+        params: Mapping[str, Any],
+        device: str | None,
+        task: ZSLDataset,
+        monitor_on: ZSLDataset | None = None,
+    ) -> tuple[GZSLMethod, list[dict[str, Any]] | None]:
+        """Fit ``cls`` on ``task``'s training part (inductive: the training part only)."""
+        return cache.fit(cls, params, self.seed, device, task, monitor_on)
 
     def best(self, trials: list[dict[str, Any]]) -> int:
         """The position of the winning trial: the first maximum of the selection metric."""

@@ -106,6 +106,12 @@ LAYOUTS: dict[str, TableLayout] = {
         "harmonic mean of seen and unseen per-class top-1 (%); + CS: calibrated stacking, "
         "constant chosen on validation",
     ),
+    "gzsl-transductive-v1": GZSLLayout(
+        "H",
+        "harmonic mean of seen and unseen per-class top-1 (%), methods trained on the unlabelled test "
+        "features as well (transductive, never their labels); + CS: calibrated stacking, constant "
+        "chosen on validation",
+    ),
     "gzsl-dg-v1": GZSLDGLayout(
         "H",
         "harmonic mean of seen and unseen per-class top-1 (%) on the held-out domain; + CS: "
