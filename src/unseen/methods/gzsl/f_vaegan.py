@@ -192,7 +192,7 @@ class FVAEGAN(GenerativeGZSL):
         for step in sampler.draw(steps * k).view(steps, k, -1):
             penalties = []
             for idx in step:
-                x, a = self._X[idx], self._S[self._y[idx]]
+                x, a = self._X[idx], self._conditions(self._y[idx])
                 if self.feedback:
                     self._opt_dec.zero_grad(set_to_none=True)
                     (p["recons_weight"] * self._cycle_loss(x, a)).backward()
@@ -207,6 +207,15 @@ class FVAEGAN(GenerativeGZSL):
                 self._opt_d.step()
             self._gp_weight.update(penalties)
             self._generator_step(x, a, a1, generator)
+            self._after_generator_step(x, self._y[idx])
+
+    def _conditions(self, labels: torch.Tensor) -> torch.Tensor:
+        """The generator's, encoder's and critic's condition for each label: its class semantics."""
+        return self._S[labels]
+
+    def _after_generator_step(self, x: torch.Tensor, labels: torch.Tensor) -> None:
+        """Runs after each generator step with its batch (nothing here; plug-ins such as DSP train
+        their own modules)."""
 
     def _generator_step(
         self, x: torch.Tensor, a: torch.Tensor, a1: float | None, generator: torch.Generator
@@ -223,7 +232,7 @@ class FVAEGAN(GenerativeGZSL):
             fake = self._synth(self._noise(x, generator), a, a1, source=recon)
         with frozen(self._D):
             realism = self._D(fake, a).mean()
-        loss = bce + kl - p["gan_weight"] * realism
+        loss = bce + kl - p["gan_weight"] * realism + self._generator_regularizer(x, fake)
         zeroed, stepped = [self._opt_e, self._opt_g], [self._opt_e, self._opt_g]
         if self.feedback:
             loss = loss + p["recons_weight"] * self._cycle_loss(fake, a)
@@ -235,6 +244,11 @@ class FVAEGAN(GenerativeGZSL):
         loss.backward()
         for opt in stepped:
             opt.step()
+
+    def _generator_regularizer(self, x: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | float:
+        """Extra terms of the generator's loss on the real batch ``x`` and its ``fake``: none here
+        (0.0 leaves the loss and its gradients as they are); plug-ins such as DSP add theirs."""
+        return 0.0
 
     def _latent(self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """``z = mu + sigma * eps``, ``eps ~ N(0, I)``."""
