@@ -7,7 +7,8 @@ Part 1, every generative method (default: every registered GZSL method built on
 boundary gate when registered) runs the whole ``gzsl-ps-v1`` protocol: fit on the validation task
 with checkpoints, refit on train with the selected lengths, test once. Settings are the paper's CUB settings
 (``dataset_defaults``) unless ``--epochs`` caps a method's generator epochs; the table prints the
-budget each method ran with.
+budget each method ran with. ``--protocol gzsl-transductive-v1`` runs the transductive methods
+(Bi-VAEGAN) under that protocol instead: a separate table, never mixed with the inductive one.
 
 Part 2, CADA-VAE side by side with the authors' code (Schönfeld et al., CVPR 2019;
 github.com/edgarschnfld/CADA-VAE-PyTorch), checked out OUTSIDE this repository (never commit it);
@@ -49,6 +50,7 @@ from unseen.data import load_dataset
 from unseen.data.model import SplitName, ZSLDataset
 from unseen.methods import GZSL
 from unseen.methods.gzsl.generative import GenerativeGZSL
+from unseen.protocols import PROTOCOLS
 from unseen.protocols.gzsl import GZSLProtocol, evaluate
 
 # Generative-family methods that are not GenerativeGZSL subclasses (docs/methods-vae-contrastive-gating.md).
@@ -58,9 +60,13 @@ OFFICIAL_EPOCH_LINE = re.compile(r"^\[(\d+)\.0\]\s+novel=([\d.]+), seen=([\d.]+)
 OFFICIAL_TIMING_LINE = re.compile(r"^TIMING train_vae_s=([\d.]+) train_classifier_s=([\d.]+)")
 
 
-def generative_methods() -> list[str]:
-    """The registered generative GZSL methods, in registry (name) order."""
-    return [name for name, cls in GZSL.items() if issubclass(cls, GenerativeGZSL) or name in OTHER_GENERATIVE]
+def generative_methods(transductive: bool = False) -> list[str]:
+    """The registered generative GZSL methods, inductive (or ``transductive``), in registry (name) order."""
+    return [
+        name
+        for name, cls in GZSL.items()
+        if (issubclass(cls, GenerativeGZSL) or name in OTHER_GENERATIVE) and cls.transductive == transductive
+    ]
 
 
 def parse_epochs(text: str) -> dict[str, int]:
@@ -199,9 +205,10 @@ def part_methods(
     seed: int,
     curve: bool = False,
     device: str | None = None,
+    protocol: str = "gzsl-ps-v1",
 ) -> None:
     print(
-        f"\n## gzsl-ps-v1 end to end: {dataset.source} ({dataset.hash}), {len(dataset.labels)} samples x "
+        f"\n## {protocol} end to end: {dataset.source} ({dataset.hash}), {len(dataset.labels)} samples x "
         f"{dataset.dim} dims, seed {seed}, torch threads {torch.get_num_threads()}"
     )
     print("| method | epochs (capped: cap of the paper's) | select (s) | refit (s) | total (s) | S | U | H |")
@@ -213,7 +220,7 @@ def part_methods(
         if paper is None:
             paper = next((h.default for h in cls.hparams if h.name == "epochs"), "-")
         budget = f"{epochs[name]} of {paper}" if name in epochs else f"{paper}"
-        record = GZSLProtocol(seed=seed).run(dataset, name, fixed, device=device)
+        record = PROTOCOLS[protocol](seed=seed).run(dataset, name, fixed, device=device)
         t, m = record["timing"], record["metrics"]
         print(
             f"| {name} | {budget} | {t['select_s']:.0f} | "
@@ -325,15 +332,24 @@ def main() -> None:
     parser.add_argument("--official-seeds", default="0", help="comma-separated seeds of the side-by-side")
     parser.add_argument("--curve", action="store_true", help="print each method's validation curve")
     parser.add_argument("--device", default=None, help="torch device of ours (default: cuda if available)")
+    parser.add_argument(
+        "--protocol",
+        default="gzsl-ps-v1",
+        choices=sorted(PROTOCOLS),
+        help="gzsl-transductive-v1 runs (by default) the transductive methods instead",
+    )
     args = parser.parse_args()
 
     dataset = load_dataset(args.data)
-    methods = args.methods.split(",") if args.methods else generative_methods()
+    transductive = PROTOCOLS[args.protocol].transductive
+    methods = args.methods.split(",") if args.methods else generative_methods(transductive)
     if args.official is not None:
         seeds = [int(v) for v in args.official_seeds.split(",")]
         part_official(dataset, args.official.resolve(), args.official_epochs, seeds, args.device)
     if not args.skip_methods:
-        part_methods(dataset, methods, parse_epochs(args.epochs), args.seed, args.curve, args.device)
+        part_methods(
+            dataset, methods, parse_epochs(args.epochs), args.seed, args.curve, args.device, args.protocol
+        )
 
 
 if __name__ == "__main__":

@@ -163,6 +163,8 @@ class GZSLProtocol:
     seen_holdout_fraction: float = 0.2
 
     name = "gzsl-ps-v1"
+    transductive = False
+    """Whether fits also receive unlabelled test features (:mod:`unseen.protocols.gzsl_transductive`)."""
     selection_metric = "H"
 
     def run(

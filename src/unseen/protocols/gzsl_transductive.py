@@ -52,6 +52,7 @@ class TransductiveGZSLProtocol(GZSLProtocol):
     """:class:`GZSLProtocol` whose fits also receive the fitted task's unlabelled test features."""
 
     name = "gzsl-transductive-v1"
+    transductive = True
 
     def _fit(
         self,
@@ -70,7 +71,7 @@ class TransductiveGZSLProtocol(GZSLProtocol):
     ) -> dict[str, Any]:
         record = super()._record(dataset, method, fixed, chosen, gamma, test, trials, val_task, timing)
         parts = [p.value for p in UNLABELLED_PARTS]
-        record["transductive"] = True
+        record["transductive"] = self.transductive
         record["unlabelled"] = {
             "parts": parts,
             "n": sum(len(dataset.indices(p)) for p in UNLABELLED_PARTS),
