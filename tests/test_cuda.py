@@ -19,6 +19,7 @@ from unseen.data.domains import load_domains
 from unseen.methods import DG, GZSL, TTA
 from unseen.methods.registry import VLM
 from unseen.protocols.dg import DGProtocol
+from unseen.protocols.gzsl_transductive import unlabelled_features
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -41,7 +42,8 @@ def test_gzsl_method_fits_on_cuda_and_repeats_its_scores(name):
     hparams = {**cls.fast_hparams, **({"epochs": 2} if any(h.name == "epochs" for h in cls.hparams) else {})}
     scores = []
     for _ in range(2):
-        method = cls(seed=0, device="cuda", **hparams).fit(data.train_set())
+        unlabelled = {"unlabelled": unlabelled_features(data, 0)} if cls.transductive else {}
+        method = cls(seed=0, device="cuda", **hparams).fit(data.train_set(), **unlabelled)
         scores.append(method.scores(data.features[:200]))
     assert np.isfinite(scores[0]).all()
     np.testing.assert_allclose(scores[0], scores[1], rtol=1e-5, atol=1e-5)

@@ -14,6 +14,7 @@ from unseen.core.method import Method
 from unseen.core.registry import HParam, resolve_hparams
 from unseen.data.synthetic import synthetic_dataset
 from unseen.methods import FAMILIES, GZSL, TTA
+from unseen.protocols.gzsl_transductive import unlabelled_features
 
 EVERY_METHOD = [(family, name) for family, registry in FAMILIES.items() for name in registry]
 
@@ -59,10 +60,15 @@ def tiny_gzsl_data():
     return synthetic_dataset("AWA2", seed=0, dim=32, scale=0.03)
 
 
+def fit_inputs(cls, data) -> dict:
+    """What ``fit`` takes besides the training set: a transductive method's unlabelled features."""
+    return {"unlabelled": unlabelled_features(data, 0)} if cls.transductive else {}
+
+
 @functools.cache
 def fitted_gzsl(name: str, seed: int):
-    cls = GZSL[name]
-    return cls(seed=seed, device="cpu", **cls.fast_hparams).fit(tiny_gzsl_data().train_set())
+    cls, data = GZSL[name], tiny_gzsl_data()
+    return cls(seed=seed, device="cpu", **cls.fast_hparams).fit(data.train_set(), **fit_inputs(cls, data))
 
 
 @pytest.mark.parametrize("name", list(GZSL))
@@ -73,7 +79,8 @@ def test_each_gzsl_method_scores_every_class_reproducibly(name):
     X = data.split_features("test_unseen")
     scores = fitted_gzsl(name, 0).scores(X)
     assert scores.shape == (len(X), data.classes.n_classes) and np.isfinite(scores).all()
-    again = GZSL[name](seed=0, device="cpu", **GZSL[name].fast_hparams).fit(data.train_set())
+    again = GZSL[name](seed=0, device="cpu", **GZSL[name].fast_hparams)
+    again.fit(data.train_set(), **fit_inputs(GZSL[name], data))
     np.testing.assert_array_equal(again.scores(X), scores)
     assert repr(fitted_gzsl(name, 0)).startswith(f"{type(fitted_gzsl(name, 0)).__name__}(")
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 LEAK = 0.2
-OUTPUTS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+OUTPUTS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
 
 
 def init_weights(module: nn.Module, generator: torch.Generator) -> nn.Module:
@@ -29,8 +29,9 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> nn.Module:
 class ConditionalGenerator(nn.Module):
     """``G(z, a) = out(W2 (lrelu(W1 [z, a]) + feedback))``.
 
-    ``output`` is ``"relu"`` (f-CLSWGAN) or ``"sigmoid"`` (f-VAEGAN-D2, TF-VAEGAN: features are
-    min-max scaled to [0, 1] and reconstructed with binary cross-entropy). ``feedback``, when
+    ``output`` is ``"relu"`` (f-CLSWGAN), ``"sigmoid"`` (f-VAEGAN-D2, TF-VAEGAN: features are
+    min-max scaled to [0, 1] and reconstructed with binary cross-entropy) or ``"linear"``
+    (Bi-VAEGAN, which projects the output onto a sphere itself). ``feedback``, when
     given, is added to the hidden layer (TF-VAEGAN's feedback module, already weighted).
     """
 
@@ -66,6 +67,7 @@ class Critic(nn.Module):
         generator: torch.Generator,
         gp_weight: float | torch.Tensor,
         scale: float = 1.0,
+        radius: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The critic's WGAN-GP objective (Gulrajani et al. 2017), its gradient added to the
         parameters' ``.grad`` as ``backward()`` would add it. Returns the objective and the raw
@@ -73,7 +75,9 @@ class Critic(nn.Module):
 
         Objective: ``scale * (E[D(fake, a)] - E[D(real, a)] + gp_weight * GP)`` with
         ``GP = E[(||grad_x D(x_hat, a)||_2 - 1)^2]`` at ``x_hat = t real + (1 - t) fake``, one
-        ``t ~ U(0, 1)`` per row drawn from ``generator``. ``fake`` is treated as a constant.
+        ``t ~ U(0, 1)`` per row drawn from ``generator``. ``fake`` is treated as a constant. With
+        ``radius``, ``x_hat`` is projected onto the sphere of that radius (Bi-VAEGAN's features
+        live on one).
 
         The gradient is written out rather than taken by double backpropagation: with one
         LeakyReLU layer ``grad_x D(x_hat) = (m * W2) W1_x``, where the slopes ``m`` (1 or 0.2)
@@ -87,6 +91,8 @@ class Critic(nn.Module):
         n, f = len(real), self.feat_dim
         alpha = torch.rand((n, 1), generator=generator, device=generator.device).to(real.device)
         x_hat = alpha * real + (1 - alpha) * fake
+        if radius is not None:
+            x_hat = radius * x_hat / x_hat.norm(dim=1, keepdim=True).clamp_min(1e-12)
         w_x, w_a = first.weight[:, :f], first.weight[:, f:]
         w2 = second.weight  # (1, hidden)
         pre = (torch.cat([real, fake, x_hat]) @ w_x.T).view(3, n, -1) + (a @ w_a.T + first.bias)
