@@ -98,8 +98,8 @@ def test_the_discriminator_scores_matching_pairs_above_other_classes(data, fitte
     x, y = fitted._X, fitted._y_local
     a = fitted._S[fitted._seen_ids[y]]
     other = fitted._S[fitted._seen_ids[(y + 1) % len(fitted._seen_ids)]]
-    with torch.no_grad():
-        assert fitted._D(x, a).mean() > fitted._D(x, other).mean() + 0.3
+    with torch.no_grad():  # 55 % of the samples after one epoch
+        assert (fitted._D(x, a) > fitted._D(x, other)).float().mean() > 0.9
 
 
 def test_unseen_accuracy_beats_eszsl_without_calibration(data, fitted):

@@ -257,7 +257,6 @@ class GDAN(GenerativeGZSL):
         "epochs": 20,
         "pretrain_epochs": 20,
         "lr": 1e-3,
-        "weight_decay": 0.0,
         "batch_size": 32,
         "latent": 16,
         "enc_hidden1": 64,
