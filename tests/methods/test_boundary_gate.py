@@ -64,8 +64,9 @@ def test_boundaries_accept_the_requested_share_of_training_latents():
     everything = boundary_gate.fit_boundaries(Z, labels, centres, "class", 1.0)
     nothing = boundary_gate.fit_boundaries(Z, labels, centres, "shared", 0.0)
     assert everything.inside(-Z).all() and not nothing.inside(Z).any()
-    empty = boundary_gate.fit_boundaries(Z[:4], labels[:4], centres, "class", 1.0)
-    assert empty.thresholds[1] == np.inf  # a class without training latents accepts nothing
+    empty = boundary_gate.fit_boundaries(Z[:4], labels[:4], centres, "class", 0.5)
+    best_of_class_0 = np.maximum(Z[:4, 0], Z[:4, 1])  # a class without latents: the shared threshold
+    assert empty.thresholds[1] == pytest.approx(np.median(best_of_class_0))
 
 
 def test_sinkhorn_cost_by_hand():
@@ -123,14 +124,14 @@ def test_gate_routes_seen_and_unseen_apart_and_beats_the_uncalibrated_seen_exper
     seen_in = fitted.inside_boundary(data.split_features("test_seen"))
     unseen_in = fitted.inside_boundary(data.split_features("test_unseen"))
     routing = (seen_in.sum() + (~unseen_in).sum()) / (len(seen_in) + len(unseen_in))
-    assert seen_in.mean() > 0.75 and unseen_in.mean() < 0.1 and routing > 0.85
+    assert seen_in.mean() > 0.7 and unseen_in.mean() < 0.1 and routing > 0.8
     X = data.split_features("test_seen")  # a sample's best class lies in the block it is routed to
     np.testing.assert_array_equal(data.classes.seen[fitted.scores(X).argmax(axis=1)], seen_in)
     gate = evaluate(fitted, data, None).metrics
     softmax = evaluate(GZSL["softmax"]().fit(data.train_set()), data, None).metrics
     eszsl = evaluate(GZSL["eszsl"]().fit(data.train_set()), data, None).metrics
     assert softmax["H"] == 0.0  # the seen expert alone never predicts an unseen class
-    assert gate["H"] > eszsl["H"] + 10 and gate["H"] > 50
+    assert gate["H"] > eszsl["H"] + 10 and gate["H"] > 60
 
 
 def test_gate_is_fitted_without_any_unseen_class_information(data, fitted, monkeypatch):
@@ -153,9 +154,11 @@ def test_gate_is_fitted_without_any_unseen_class_information(data, fitted, monke
     model = GZSL["boundary-gate"](**FAST).fit(poisoned)
     ((X, S),) = seen_by_aligner
     assert len(S) == train.classes.seen.sum()  # only the seen classes' semantics
-    norm = model._core.norm
-    assert rows(X) == rows(norm(data.split_features("train")))
-    assert not rows(X) & rows(norm(data.split_features("test_unseen")))
+    norm, core = model._core.norm, model._core
+    train_rows = rows(norm(data.split_features("train")))
+    assert rows(X) <= train_rows and not rows(X) & rows(norm(data.split_features("test_unseen")))
+    # the boundaries come from the held-out rest of the training set
+    assert len(X) + len(core.boundary_latents) == len(train_rows) and len(core.boundary_latents) > 0
     for split in ("test_seen", "test_unseen"):  # the same gate as without the poison
         Xs = data.split_features(split)
         np.testing.assert_array_equal(model.inside_boundary(Xs), fitted.inside_boundary(Xs))

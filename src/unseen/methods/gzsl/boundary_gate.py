@@ -13,7 +13,13 @@ from unseen.core.errors import NotFittedError
 from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
-from unseen.methods.gzsl.gating import EXPERT_HPARAMS, GatedGZSL, acceptance_threshold, route
+from unseen.methods.gzsl.gating import (
+    EXPERT_HPARAMS,
+    GatedGZSL,
+    acceptance_threshold,
+    route,
+    split_per_class,
+)
 from unseen.methods.gzsl.hyperspherical import AlignerSettings, SphereEncoder, fit_aligner
 from unseen.methods.gzsl.preprocessing import (
     FEATURE_NORMS,
@@ -49,21 +55,19 @@ class Boundaries:
 def fit_boundaries(
     Z: np.ndarray, labels: np.ndarray, centres: np.ndarray, kind: str, accept_quantile: float
 ) -> Boundaries:
-    """Boundaries that keep ``accept_quantile`` of the training latents ``Z`` (unit rows, class
-    positions ``labels`` into ``centres``) inside: per class (``class``; a class without samples
-    accepts nothing) or one shared threshold (``shared``), see :data:`BOUNDARY_KINDS`."""
+    """Boundaries that keep ``accept_quantile`` of the latents ``Z`` (unit rows, class positions
+    ``labels`` into ``centres``) inside: per class (``class``) or one shared threshold
+    (``shared``), see :data:`BOUNDARY_KINDS`. A class without latents gets the shared threshold."""
     cos = np.asarray(Z, dtype=np.float64) @ centres.T
+    shared = acceptance_threshold(cos.max(axis=1), accept_quantile)
     if kind == "shared":
-        thresholds = np.full(len(centres), acceptance_threshold(cos.max(axis=1), accept_quantile))
-    else:
-        own = cos[np.arange(len(cos)), labels]
-        thresholds = np.array(
-            [
-                acceptance_threshold(own[labels == c], accept_quantile) if (labels == c).any() else np.inf
-                for c in range(len(centres))
-            ]
-        )
-    return Boundaries(centres, thresholds)
+        return Boundaries(centres, np.full(len(centres), shared))
+    own = cos[np.arange(len(cos)), labels]
+    thresholds = [
+        acceptance_threshold(own[labels == c], accept_quantile) if (labels == c).any() else shared
+        for c in range(len(centres))
+    ]
+    return Boundaries(centres, np.array(thresholds))
 
 
 def mean_directions(encoder: torch.nn.Module, X: np.ndarray, device: torch.device) -> np.ndarray:
@@ -73,15 +77,16 @@ def mean_directions(encoder: torch.nn.Module, X: np.ndarray, device: torch.devic
 
 @dataclass(frozen=True)
 class BoundaryCore:
-    """What the gate fits: the feature encoder, the seen-class centres, the training latents the
-    boundaries are drawn from, and both experts fitted on all of ``train``."""
+    """What the gate fits: the feature encoder, the seen-class centres, the latents of the
+    training samples the boundaries are drawn from (with their seen-class positions), and both
+    experts fitted on all of ``train``."""
 
     encoder: SphereEncoder
     norm: FeatureNorm
     device: torch.device
     centres: np.ndarray
-    train_latents: np.ndarray
-    train_labels: np.ndarray
+    boundary_latents: np.ndarray
+    boundary_labels: np.ndarray
     seen: GZSLMethod
     unseen: GZSLMethod
     seen_mask: np.ndarray
@@ -113,6 +118,12 @@ class BoundaryGate(GatedGZSL):
       accepts ``accept_quantile`` of all training latents' best cosines (the official test
       script, quantile 0.95). A sample inside the boundary of its nearest centre goes to the
       seen expert, every other sample to the zero-shot expert.
+    * Boundary data: the official code draws the thresholds from the samples the latent space
+      was trained on (``holdout_fraction`` = 0). Those lie closer to their centres than new
+      samples of the same classes once the encoder fits them, and on small training sets the
+      boundaries then reject nearly every seen test sample; by default the latent space is
+      trained without ``holdout_fraction`` = 0.2 of each class's samples
+      (:func:`~.gating.split_per_class`) and the boundaries are drawn from those.
     * Experts: any two GZSL methods of the registry (``seen_expert``, default ``softmax``;
       ``unseen_expert``, default ``eszsl``; the paper's were the latent classifier and an
       f-CLSWGAN classifier), fitted on all of ``train``. Scores are each expert's softmax over
@@ -144,6 +155,12 @@ class BoundaryGate(GatedGZSL):
         HParam("sinkhorn_eps", 0.1, help="entropic regularisation of the Sinkhorn cost"),
         HParam("sinkhorn_iters", 100, help="Sinkhorn iterations at most"),
         HParam("sinkhorn_tol", 0.1, help="stop once the dual potential changes by less than this"),
+        HParam(
+            "holdout_fraction",
+            0.2,
+            high=0.9,
+            help="share of each class's samples the latent space is not trained on, for the boundaries",
+        ),
         HParam("feature_norm", "l2", help="feature normalisation", choices=FEATURE_NORMS),
         HParam("semantic_norm", "l2", help="class-semantics normalisation", choices=SEMANTIC_NORMS),
         HParam(
@@ -182,11 +199,17 @@ class BoundaryGate(GatedGZSL):
         norm = FeatureNorm.fit(p["feature_norm"], train.features)
         S = normalize_semantics(train.classes.semantics[seen_ids], p["semantic_norm"])
         labels = seen_local_labels(train.labels, seen_ids)
+        X = norm(train.features)
+        if p["holdout_fraction"] > 0:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xB0D]))
+            fit_rows, held_rows = split_per_class(train.labels, p["holdout_fraction"], rng)
+        else:  # the official code: boundaries from the samples the latent space was trained on
+            fit_rows = held_rows = np.arange(len(X))
         settings = AlignerSettings(**{f.name: p[f.name] for f in fields(AlignerSettings)})
         net = fit_aligner(
-            as_tensor(norm(train.features), dev),
+            as_tensor(X[fit_rows], dev),
             as_tensor(S, dev),
-            torch.as_tensor(labels, device=dev),
+            torch.as_tensor(labels[fit_rows], device=dev),
             settings,
             init=stream(self.seed, "boundary-init"),
             gen=stream(self.seed, "boundary", dev),
@@ -196,8 +219,8 @@ class BoundaryGate(GatedGZSL):
             norm=norm,
             device=dev,
             centres=mean_directions(net.enc_a, S, dev),
-            train_latents=mean_directions(net.enc_x, norm(train.features), dev),
-            train_labels=labels,
+            boundary_latents=mean_directions(net.enc_x, X[held_rows], dev),
+            boundary_labels=labels[held_rows],
             seen=self._expert("seen_expert").fit(train),
             unseen=self._expert("unseen_expert").fit(train),
             seen_mask=train.classes.seen,
@@ -210,8 +233,8 @@ class BoundaryGate(GatedGZSL):
             raise NotFittedError(f"method '{self.name}' must be fitted before its boundaries can be read.")
         core = self._core
         return fit_boundaries(
-            core.train_latents,
-            core.train_labels,
+            core.boundary_latents,
+            core.boundary_labels,
             core.centres,
             self.params["boundary"],
             self.params["accept_quantile"],
