@@ -31,9 +31,9 @@ from unseen.methods.gzsl.preprocessing import (
 from unseen.methods.registry import GZSL
 
 BOUNDARY_KINDS = ("class", "shared")
-"""``class``: one threshold per seen class, from its own training samples' cosine to its centre;
-``shared``: one threshold for all classes, from every training sample's best cosine to any centre
-(the official test script's choice)."""
+"""``class``: one threshold per seen class, from its boundary samples' cosines to its centre;
+``shared``: one threshold for all classes, from every boundary sample's best cosine to any centre
+(the official test script's choice). Boundary samples: see ``holdout_fraction``."""
 
 
 @dataclass(frozen=True)
