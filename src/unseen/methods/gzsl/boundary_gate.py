@@ -114,8 +114,8 @@ class BoundaryGate(GatedGZSL):
     * Centres and boundaries: the centre of seen class ``c`` is the semantic encoder's mean
       direction of its semantics; a test feature's latent is its feature encoder's mean
       direction. With ``boundary = "class"`` each class's threshold accepts ``accept_quantile``
-      of its training latents (cosine to its own centre); with ``"shared"`` one threshold
-      accepts ``accept_quantile`` of all training latents' best cosines (the official test
+      of its boundary latents (cosine to its own centre); with ``"shared"`` one threshold
+      accepts ``accept_quantile`` of all boundary latents' best cosines (the official test
       script, quantile 0.95). A sample inside the boundary of its nearest centre goes to the
       seen expert, every other sample to the zero-shot expert.
     * Boundary data: the official code draws the thresholds from the samples the latent space
