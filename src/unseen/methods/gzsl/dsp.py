@@ -116,8 +116,8 @@ class DSP:
         with frozen(self._M):
             return self.params["v2s_weight"] * l1(self._M(fake), self._M(x).detach())
 
-    def _after_generator_step(self, x: torch.Tensor, labels: torch.Tensor) -> None:
-        s = self._S[labels]
+    def _after_generator_step(self, idx: torch.Tensor, generator: torch.Generator) -> None:
+        x, s = self._X[idx], self._S[self._y[idx]]
         self._opt_m.zero_grad(set_to_none=True)
         l1(self._M(x), s).backward()
         self._opt_m.step()

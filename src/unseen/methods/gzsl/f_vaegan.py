@@ -207,15 +207,15 @@ class FVAEGAN(GenerativeGZSL):
                 self._opt_d.step()
             self._gp_weight.update(penalties)
             self._generator_step(x, a, a1, generator)
-            self._after_generator_step(x, self._y[idx])
+            self._after_generator_step(idx, generator)
 
     def _conditions(self, labels: torch.Tensor) -> torch.Tensor:
         """The generator's, encoder's and critic's condition for each label: its class semantics."""
         return self._S[labels]
 
-    def _after_generator_step(self, x: torch.Tensor, labels: torch.Tensor) -> None:
-        """Runs after each generator step with its batch (nothing here; plug-ins such as DSP train
-        their own modules)."""
+    def _after_generator_step(self, idx: torch.Tensor, generator: torch.Generator) -> None:
+        """Runs after each generator step with its batch's sample indices (nothing here; plug-ins
+        such as DSP train their own modules there)."""
 
     def _generator_step(
         self, x: torch.Tensor, a: torch.Tensor, a1: float | None, generator: torch.Generator
