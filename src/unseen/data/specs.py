@@ -9,7 +9,7 @@ Schemes live in a registry; each loader module registers its own:
 - ``text:SPEC[?encoder=..&templates=..&mode=..]`` - SPEC with text-embedding class semantics
   (:mod:`unseen.semantics.scheme`)
 - ``kg:SPEC?classes=FILE[&method=..]`` - SPEC with class semantics predicted from the WordNet graph
-  (:mod:`unseen.semantics.graph_rows`)
+  (:mod:`unseen.protocols.kg_semantics`)
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ ZSL_SCHEMES: SchemeRegistry[ZSLDataset] = SchemeRegistry(
     "unseen.data.synthetic",
     "unseen.data.xlsa17",
     "unseen.semantics.scheme",  # text: embeds class names; it lives with the encoders' users, above data
-    "unseen.semantics.graph_rows",  # kg: graph-predicted classifier rows, above data for the same reason
+    "unseen.protocols.kg_semantics",  # kg: trains a graph model of the kg-zsl-v1 task, two layers up
 )
 register_scheme = ZSL_SCHEMES.register
 load_dataset = ZSL_SCHEMES.load

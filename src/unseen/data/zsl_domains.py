@@ -20,7 +20,7 @@ Data specs (:func:`load_zsl_domains`, scheme registry :data:`ZSL_DOMAIN_SCHEMES`
 - ``text:SPEC`` - any of them with text embeddings of the class names as class semantics
   (:mod:`unseen.semantics.scheme`, the same loader as for single-domain zero-shot data);
 - ``kg:SPEC?classes=FILE`` - any of them with class semantics predicted from the WordNet graph
-  (:mod:`unseen.semantics.graph_rows`).
+  (:mod:`unseen.protocols.kg_semantics`).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ ZSL_DOMAIN_SCHEMES: SchemeRegistry[ZSLDomainDataset] = SchemeRegistry(
     "zero-shot multi-domain",
     "unseen.data.zsl_domains",
     "unseen.semantics.scheme",  # text: embeds class names; it lives with the encoders' users, above data
-    "unseen.semantics.graph_rows",  # kg: graph-predicted classifier rows
+    "unseen.protocols.kg_semantics",  # kg: graph-predicted classifier rows
 )
 load_zsl_domains = ZSL_DOMAIN_SCHEMES.load
 

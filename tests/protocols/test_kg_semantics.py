@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import unseen.semantics.graph_rows as graph_rows
+import unseen.protocols.kg_semantics as kg_semantics
 from unseen.backbones.cache import FeatureCache
 from unseen.core.errors import DataError, HyperparameterError, SpecError
 from unseen.data.specs import load_dataset
@@ -35,7 +35,7 @@ def fits(monkeypatch, tmp_path):
         calls.append((method, dict(hparams), seed))
         return np.array([[float(int(w[1:]))] * 4 for w in class_map.values()], dtype=np.float32)
 
-    monkeypatch.setattr(graph_rows, "fit_rows", fake_fit)
+    monkeypatch.setattr(kg_semantics, "fit_rows", fake_fit)
     return calls
 
 
@@ -99,11 +99,11 @@ def test_cached_rows_are_returned_without_training(tmp_path):
     cache = FeatureCache(tmp_path / "c")
     rows = np.arange(8, dtype=np.float32).reshape(2, 4)
     classes = {"a": "n00000001", "b": "n00000002"}
-    first = graph_rows.predicted_rows(classes, "gcnz", {}, 0, cache=cache, fit=lambda *a: rows)
+    first = kg_semantics.predicted_rows(classes, "gcnz", {}, 0, cache=cache, fit=lambda *a: rows)
 
     def must_not_train(*args):
         raise AssertionError("trained although the rows were cached")
 
-    again = graph_rows.predicted_rows(classes, "gcnz", {}, 0, cache=cache, fit=must_not_train)
+    again = kg_semantics.predicted_rows(classes, "gcnz", {}, 0, cache=cache, fit=must_not_train)
     np.testing.assert_array_equal(first, rows)
     np.testing.assert_array_equal(again, rows)

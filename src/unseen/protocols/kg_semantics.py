@@ -13,6 +13,9 @@ semantics is its predicted row ``[w, b]`` (1,281 numbers).
 
 The rows go through the feature cache (``$UNSEEN_CACHE/features``), keyed by method,
 hyperparameters, seed and class map, so a sweep trains the graph model once.
+
+The data-spec registries import this module at their first lookup of any scheme, so its imports
+of the graph models, WordNet and the encoders (torch among them) wait until a ``kg:`` spec loads.
 """
 
 from __future__ import annotations
