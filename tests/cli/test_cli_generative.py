@@ -1,4 +1,4 @@
-"""`unseen gzsl` runs every generative method on built-in digits and on a real xlsa17 folder."""
+"""`unseen gzsl` runs every generative method (and the gates) on built-in digits and on a real xlsa17 folder."""
 
 import json
 import math
@@ -24,6 +24,14 @@ SMOKE = {
     "f-vaegan": ["--epochs", "1", "--hparams", '{"cls_epochs": 2, "batch_size": 256}'],
     "tf-vaegan": ["--epochs", "1", "--hparams", '{"cls_epochs": 2, "batch_size": 256}'],
     "ce-gzsl": ["--epochs", "1", "--hparams", '{"cls_epochs": 2, "batch_size": 256}'],
+    "lisgan": ["--epochs", "1", "--hparams", '{"cls_epochs": 2, "batch_size": 256, "pretrain_epochs": 2}'],
+    "lsrgan": ["--epochs", "1", "--hparams", '{"cls_epochs": 2, "batch_size": 256, "pretrain_epochs": 2}'],
+    "dascn": ["--epochs", "1", "--hparams", '{"cls_epochs": 2, "batch_size": 256, "pretrain_epochs": 2}'],
+    "gdan": ["--epochs", "1", "--hparams", '{"pretrain_epochs": 1, "batch_size": 256, "syn_per_class": 10}'],
+    "icis": ["--epochs", "1", "--hparams", '{"base_epochs": 2}'],
+    "f-vaegan-dsp": ["--epochs", "1", "--hparams", '{"cls_epochs": 2, "batch_size": 256}'],
+    "tf-vaegan-dsp": ["--epochs", "1", "--hparams", '{"cls_epochs": 2, "batch_size": 256}'],
+    "boundary-gate": ["--epochs", "1"],
 }
 
 

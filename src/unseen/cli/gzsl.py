@@ -27,9 +27,12 @@ DEMO_METHODS = ("dap", "eszsl", "sae", "ale", "devise")
 
 def _metrics_table(records: Sequence[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for col in ("method", "calibrated", *METRIC_COLUMNS, "selected hparams"):
+    rows = gzsl_rows(records)
+    # A narrow terminal wraps the selected hyperparameters, never a method's name.
+    table.add_column("method", min_width=max((len(r[0]) for r in rows), default=6), no_wrap=True)
+    for col in ("calibrated", *METRIC_COLUMNS, "selected hparams"):
         table.add_column(col, justify="right" if col in METRIC_COLUMNS else "left")
-    for row in gzsl_rows(records):
+    for row in rows:
         table.add_row(*row)
     return table
 
