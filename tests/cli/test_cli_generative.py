@@ -1,4 +1,4 @@
-"""`unseen gzsl` runs every generative method (and the gates) on built-in digits and on a real xlsa17 folder."""
+"""`unseen gzsl` runs every generative method and gate on built-in digits and on a real xlsa17 folder."""
 
 import json
 import math
