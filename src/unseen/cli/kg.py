@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.box import SIMPLE_HEAD
 from rich.table import Table
 
 from unseen.cli.app import OUTPUT_FILE, SEED, console, err_console, main, parse_hparams, progress_bar
@@ -14,17 +15,21 @@ DEFAULT_METHODS = "conse,loki,gcnz,dgp,oracle"
 
 
 def _table(result: dict, setting: str) -> Table:
-    table = Table(title=f"{result['photos']} - setting '{setting}'", title_justify="left")
-    columns = ["ZSL acc", "ZSL hit@2", "GZSL acc", *(f"GZSL hit@{k}" for k in HITS), "seconds"]
-    table.add_column("method")
-    for col in columns:
-        table.add_column(col, justify="right")
+    columns = ["ZSL\nacc", "ZSL\nhit@2", "GZSL\nacc", *(f"GZSL\nhit@{k}" for k in HITS), "fit\n(s)"]
+    rows = []
     for name, entry in result["results"].items():
         if setting not in entry:
             continue
         zsl, gen = entry[setting]["zsl"], entry[setting]["generalized"]
         values = [zsl["acc"], zsl["hit@2"], gen["acc"], *(gen[f"hit@{k}"] for k in HITS)]
-        table.add_row(name, *(f"{v:.1f}" for v in values), f"{entry['seconds']:.0f}")
+        rows.append([name, *(f"{v:.1f}" for v in values), f"{entry['seconds']:.0f}"])
+    # Two-line headers, no vertical rules, cells never cut: an 80-column terminal shows them all.
+    table = Table(title=f"{result['photos']} - setting '{setting}'", title_justify="left", box=SIMPLE_HEAD)
+    for k, header in enumerate(["method", *columns]):
+        width = max([len(r[k]) for r in rows] + [len(line) for line in header.split("\n")])
+        table.add_column(header, justify="left" if k == 0 else "right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
