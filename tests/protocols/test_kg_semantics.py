@@ -71,11 +71,12 @@ def test_single_domain_data_too(class_map, fits):
     assert fits[0][0] == "dgp"  # the default: the better graph model of docs/knowledge-graph.md
 
 
-def test_a_class_without_a_synset_is_named_with_the_fix(tmp_path, fits):
+def test_a_class_without_a_synset_is_named_with_the_fix_before_any_training(tmp_path, fits):
     path = tmp_path / "partial.toml"
     path.write_text('[classes]\nzero = "n00000900"\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"no synset for the data's classes \['one'.*\[classes\]"):
         load_zsl_domains(f"kg:builtin:rotated-digits-zsl?classes={path}")
+    assert fits == []  # found before the graph model trains
 
 
 @pytest.mark.parametrize("method", ["conse", "loki", "oracle"])

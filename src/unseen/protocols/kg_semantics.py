@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -111,19 +111,24 @@ def fit_rows(class_map: Mapping[str, str], method: str, hparams: Mapping[str, An
     return np.asarray(model.rows[[position[w] for w in class_map.values()]], dtype=np.float32)
 
 
+def require_mapped(names: Sequence[str], class_map: Mapping[str, str], source: str = "the class map") -> None:
+    """Every class name in ``names`` has a synset in ``class_map``, or an error naming the missing ones."""
+    missing = [n for n in names if n not in class_map]
+    if missing:
+        raise DataError(
+            f"{source} has no synset for the data's classes {missing}; add a line "
+            f'`{missing[0]} = "nXXXXXXXX"` (a WordNet 3.0 noun id) for each to its [classes] table.'
+        )
+
+
 def with_graph_rows(
     dataset: WithClasses, class_map: Mapping[str, str], rows: np.ndarray, kind: str
 ) -> WithClasses:
     """``dataset`` whose class semantics are ``rows`` (one per ``class_map`` entry), matched by
     class name; every class of the data must be in the map."""
-    names = list(class_map)
-    missing = [n for n in dataset.classes.names if n not in class_map]
-    if missing:
-        raise DataError(
-            f"the class map has no synset for the data's classes {missing}; add a line "
-            f'`{missing[0]} = "nXXXXXXXX"` (a WordNet 3.0 noun id) for each to its [classes] table.'
-        )
-    semantics = np.stack([rows[names.index(n)] for n in dataset.classes.names])
+    require_mapped(dataset.classes.names, class_map)
+    row_of = {name: k for k, name in enumerate(class_map)}
+    semantics = np.stack([rows[row_of[n]] for n in dataset.classes.names])
     classes = dataclasses.replace(dataset.classes, semantics=semantics, semantics_kind=kind)
     return dataclasses.replace(dataset, classes=classes)
 
@@ -150,8 +155,10 @@ def with_graph_spec(spec: DataSpec, load: Callable[[str], WithClasses]) -> WithC
     }
     method = spec.option("method", "dgp")
     seed = spec.int_option("kg_seed", 0)
-    dataset = load(spec.target + (f"?{urlencode(passed_on)}" if passed_on else ""))
     class_map = read_class_map(spec.option("classes"))
+    dataset = load(spec.target + (f"?{urlencode(passed_on)}" if passed_on else ""))
+    # Checked before the graph model trains (minutes to hours), not after.
+    require_mapped(dataset.classes.names, class_map, f"class map {spec.option('classes')}")
     rows = predicted_rows(class_map, method, hparams, seed, cache=FeatureCache())
     return with_graph_rows(dataset, class_map, rows, kind=f"kg:{method}").with_source(spec.text)
 
