@@ -1,4 +1,5 @@
-"""`unseen gzsl` runs every generative method and gate on built-in digits and on a real xlsa17 folder."""
+"""`unseen gzsl` runs every generative method and gate on built-in digits, on synthetic CUB (its per-dataset
+defaults) and on a real xlsa17 folder."""
 
 import json
 import math
@@ -61,6 +62,12 @@ def check(rec: dict, method: str, name: str) -> None:
 @pytest.mark.parametrize("method", sorted(SMOKE))
 def test_every_generative_method_runs_on_builtin_digits(tmp_path, method):
     check(run("builtin:mnist-zsl", method, tmp_path / "run.json"), method, "mnist-zsl")
+
+
+@pytest.mark.parametrize("method", sorted(SMOKE))
+def test_every_generative_method_runs_on_synthetic_cub(tmp_path, method):
+    rec = run("synthetic:CUB?scale=0.05&dim=64", method, tmp_path / "run.json")
+    check(rec, method, "synthetic:CUB")
 
 
 @pytest.mark.skipif(not fx.SHARED_XLSA17.is_dir(), reason=fx.SKIP_REASON)
