@@ -8,7 +8,8 @@ Markdown table (``gpu_check.md``) naming the device, torch and the budgets:
     python benchmarks/gpu_check.py official NAME --out DIR -- COMMAND ...
     python benchmarks/gpu_check.py table DIR
 
-``gzsl`` runs the whole ``gzsl-ps-v1`` protocol (validation fit with checkpoints, refit, test)
+``gzsl`` runs the whole ``gzsl-ps-v1`` protocol (validation fit with checkpoints, refit, test;
+``gzsl-transductive-v1`` for a transductive method)
 at the paper's settings for the data (``dataset_defaults``) unless ``--epochs`` caps the
 generator epochs and ``--cls-epochs`` the classifier's, or ``--fast`` takes the method's small
 smoke-run preset (the CLI's ``--fast``). ``dg`` trains ERM under ``dg-lodo-v1``
@@ -36,6 +37,7 @@ from unseen.methods import GZSL
 from unseen.protocols.dg import DGProtocol
 from unseen.protocols.dg_selection import SELECTIONS
 from unseen.protocols.gzsl import GZSLProtocol
+from unseen.protocols.gzsl_transductive import TransductiveGZSLProtocol
 
 
 def device_name(device: str) -> str:
@@ -63,13 +65,15 @@ def job_gzsl(args: argparse.Namespace) -> None:
         fixed = {**cls.fast_hparams, **fixed}
     budget = {key: fixed.get(key, paper.get(key)) for key in ("epochs", "cls_epochs") if key in paper}
     t = time.perf_counter()
-    record = GZSLProtocol(seed=args.seed).run(dataset, args.method, fixed, device=args.device)
+    protocol = TransductiveGZSLProtocol if cls.transductive else GZSLProtocol
+    record = protocol(seed=args.seed).run(dataset, args.method, fixed, device=args.device)
     write_json(
         args.out,
         f"gzsl-{args.method}",
         {
             "kind": "gzsl",
             "name": args.method,
+            "protocol": record["protocol"],
             "data": f"{dataset.source} ({dataset.hash})",
             "device": device_name(args.device),
             "budget": budget,
@@ -152,8 +156,10 @@ def make_table(folder: Path) -> str:
         score = f"{m['H']:.1f}" if "H" in m else f"{m.get('test acc', float('nan')):.1f}"
         s, u = (f"{m[k]:.1f}" if k in m else "-" for k in ("S", "U"))
         paper = "yes" if r["paper_budget"] else "no"
+        protocol = r.get("protocol", "gzsl-ps-v1")
+        data = r["data"] if protocol == "gzsl-ps-v1" else f"{r['data']}, {protocol}"
         lines.append(
-            f"| {r['kind']} {r['name']} | {r['data']} | {budget} ({paper}) | {chosen} | {r['wall_s']:.0f} | "
+            f"| {r['kind']} {r['name']} | {data} | {budget} ({paper}) | {chosen} | {r['wall_s']:.0f} | "
             f"{s} | {u} | {score} |"
         )
     for r in results:

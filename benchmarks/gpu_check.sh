@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared check of the torch code on a GPU, writing one table (DIR/gpu_check.md):
-#   (a) every generative GZSL method under gzsl-ps-v1 on full-size synthetic:CUB at the paper's budgets,
+#   (a) every generative GZSL method under gzsl-ps-v1 (a transductive one under gzsl-transductive-v1)
+#       on full-size synthetic:CUB at the paper's budgets,
 #   (b) the side-by-sides with the official codes on the same full-size data (only for the checkouts
 #       found under --official DIR: DIR/cada-vae, DIR/clswgan, DIR/tfvaegan, DIR/ce-gzsl, patched as
 #       each benchmark's docstring says; the official side runs on the GPU through its own --cuda switch,
@@ -77,7 +78,7 @@ start() {  # start NAME COMMAND...: run in the background, its output in logs/NA
 check=(python3 benchmarks/gpu_check.py)
 for method in $(python3 -c 'import sys; sys.path.insert(0, "benchmarks")
 from bench_generative import generative_methods
-print(" ".join(generative_methods()))'); do
+print(" ".join(generative_methods() + generative_methods(transductive=True)))'); do
     start "gzsl-$method" "${check[@]}" gzsl "$method" --data "$data" --device "$device" --out "$out" "${caps[@]}"
 done
 start dg-erm "${check[@]}" dg "${dg[@]}" --device "$device" --out "$out"

@@ -12,7 +12,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_generative import generative_methods  # noqa: E402
 
-GENERATIVE = tuple(generative_methods())  # every registered feature generator gets its GPU row
+# every registered feature generator gets its GPU row, a transductive one under its own protocol
+GENERATIVE = (*generative_methods(), *generative_methods(transductive=True))
 
 
 def test_gpu_check_smoke_writes_one_table_with_every_job(tmp_path):
@@ -29,6 +30,9 @@ def test_gpu_check_smoke_writes_one_table_with_every_job(tmp_path):
         result = json.loads((out / f"{name}.json").read_text())
         assert result["device"].startswith("CPU") and not result["paper_budget"]
         assert result["metrics"] and all(math.isfinite(v) for v in result["metrics"].values())
+    bi_vaegan = json.loads((out / "gzsl-bi-vaegan.json").read_text())
+    assert bi_vaegan["protocol"] == "gzsl-transductive-v1"
+    assert "gzsl-transductive-v1" in next(row for row in rows if row.startswith("| gzsl bi-vaegan "))
 
 
 def test_gpu_check_refuses_an_unknown_option(tmp_path):
