@@ -103,12 +103,24 @@ def test_a_dg_featurizer_trains_for_the_steps_chosen_on_validation(tmp_path):
             "takes no hyperparameters",
         ),
         (("--featurizer", "erm", "--method", "eszsl", "--test-env", "0", "--steps", "0"), "--steps"),
+        (("--featurizer", "erm", "--method", "cumix", "--test-env", "0"), "cumix is end to end"),
     ],
 )
 def test_bad_inputs_are_one_line_errors_naming_the_option(args, message):
     result = _run(*args)
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_file_that_is_not_a_results_store_is_refused_before_any_training(tmp_path, monkeypatch):
+    from unseen.protocols.gzsl_dg import GZSLDGProtocol
+
+    monkeypatch.setattr(GZSLDGProtocol, "run", lambda *a, **k: pytest.fail("the run started"))
+    notes = tmp_path / "notes.sqlite"
+    notes.write_text("my notes, not a results store\n")
+    result = _run("--featurizer", "erm", "--method", "eszsl", "--test-env", "0", "--store", str(notes))
+    assert result.exit_code == 2 and "notes.sqlite" in result.output and "Traceback" not in result.output
+    assert notes.read_text() == "my notes, not a results store\n"
 
 
 def test_user_text_is_not_read_as_markup():

@@ -295,6 +295,8 @@ def test_bad_requests_name_the_fix():
         parse_method("ermm+eszsl")
     with pytest.raises(UnknownNameError, match="eszsl"):
         parse_method("erm+eszs")
+    with pytest.raises(SpecError, match="end to end.*'cumix'"):
+        parse_method("erm+cumix")
     with pytest.raises(SpecError, match="0 \\(d0\\), 1 \\(d1\\), 2 \\(d2\\)"):
         GZSLDGProtocol(test_env=3).run(data, "identity+eszsl")
     with pytest.raises(HyperparameterError, match="takes no hyperparameters"):

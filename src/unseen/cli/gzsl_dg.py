@@ -91,6 +91,9 @@ def gzsl_dg_cmd(
     parse_method(name)  # unknown names fail before the data loads
     fixed = parse_hparams(hparams)
     dg_fixed = _featurizer_hparams(featurizer_hparams)
+    if store:
+        with ResultStore(store):  # an unusable store fails now, not after hours of training
+            pass
     dataset = load_zsl_domains(data)
     (env,) = _one_domain(test_env, dataset.domain_names)
     protocol = GZSLDGProtocol(

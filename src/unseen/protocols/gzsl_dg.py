@@ -88,6 +88,11 @@ def parse_method(name: str) -> tuple[str, str | None]:
             f"'{IDENTITY}') and a GZSL method, e.g. erm+eszsl or coral+cada-vae; or an end-to-end "
             f"method: {', '.join(JOINT_METHODS)}."
         )
+    if method in JOINT_METHODS:
+        raise SpecError(
+            f"method '{name}': {method} is end to end (it trains its own featurizer); name it alone, "
+            f"'{method}', without a featurizer."
+        )
     if featurizer != IDENTITY:
         DG[featurizer]  # unknown names raise with the closest known ones
     GZSL[method]
