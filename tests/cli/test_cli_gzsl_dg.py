@@ -75,6 +75,17 @@ def test_a_dg_featurizer_trains_for_the_steps_chosen_on_validation(tmp_path):
     assert f"featurizer steps {record['featurizer_steps']}" in result.output
 
 
+def test_a_featurizer_search_reports_the_draw_chosen_on_validation(tmp_path):
+    out = tmp_path / "run.json"
+    args = ("--featurizer", "erm", "--method", "eszsl", "--test-env", "0", "--steps", "2")
+    fast = ("--checkpoint-freq", "2", "--search", "default", "--featurizer-hparams", '{"batch_size": 8}')
+    result = _run(*args, *fast, "--featurizer-search", "random:2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    search = json.loads(out.read_text())["selection"]["featurizer"]
+    assert search["search"] == "random:2" and len(search["candidates"]) == 2
+    assert f"featurizer draw {search['chosen'] + 1} of 2 (random:2)" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -104,6 +115,10 @@ def test_a_dg_featurizer_trains_for_the_steps_chosen_on_validation(tmp_path):
         ),
         (("--featurizer", "erm", "--method", "eszsl", "--test-env", "0", "--steps", "0"), "--steps"),
         (("--featurizer", "erm", "--method", "cumix", "--test-env", "0"), "cumix is end to end"),
+        (
+            ("--featurizer", "erm", "--method", "eszsl", "--test-env", "0", "--featurizer-search", "grid"),
+            "'default' or 'random:N'",
+        ),
     ],
 )
 def test_bad_inputs_are_one_line_errors_naming_the_option(args, message):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from unseen.core.errors import HyperparameterError, SpecError, UnknownNameError
+from unseen.core.record import run_id
 from unseen.core.registry import HParam
 from unseen.data.domains import DomainDataset
 from unseen.data.model import ClassTable, TrainSet, ZSLDataset
@@ -188,11 +189,28 @@ def _probe_scores(fitted, data):
     return fitted.scores(probe)
 
 
-@pytest.mark.parametrize("method", ["erm+eszsl", "coral+eszsl", "identity+eszsl"])
-def test_poisoning_the_held_out_domain_and_the_unseen_classes_moves_nothing_but_the_test(method):
+@pytest.mark.parametrize(
+    ("method", "featurizer_search"),
+    [
+        ("erm+eszsl", "default"),
+        ("coral+eszsl", "default"),
+        ("identity+eszsl", "default"),
+        ("erm+eszsl", "random:2"),
+    ],
+)
+def test_poisoning_the_held_out_domain_and_the_unseen_classes_moves_nothing_but_the_test(
+    method, featurizer_search
+):
     data = zsl_domains(seed=4)
     dg = {} if method.startswith("identity") else FAST_DG
-    protocol = GZSLDGProtocol(test_env=1, steps=8, checkpoint_freq=4, calibrate=True, search="random:6")
+    protocol = GZSLDGProtocol(
+        test_env=1,
+        steps=8,
+        checkpoint_freq=4,
+        calibrate=True,
+        search="random:6",
+        featurizer_search=featurizer_search,
+    )
     clean_model, clean = protocol.fit(data, method, featurizer_hparams=dg)
     bad = poisoned(data, 1)
     bad_model, dirty = protocol.fit(bad, method, featurizer_hparams=dg)
@@ -203,6 +221,7 @@ def test_poisoning_the_held_out_domain_and_the_unseen_classes_moves_nothing_but_
         dirty["featurizer_steps"],
     )
     assert clean["featurizer_checkpoints"] == dirty["featurizer_checkpoints"]
+    assert clean["featurizer_hparams"] == dirty["featurizer_hparams"]
     if clean_model.featurizer is not None:
         for a, b in zip(
             clean_model.featurizer.state_dict().values(),
@@ -213,6 +232,44 @@ def test_poisoning_the_held_out_domain_and_the_unseen_classes_moves_nothing_but_
     assert np.array_equal(_probe_scores(clean_model, data), _probe_scores(bad_model, data))
     # The poison is real: the held-out test moves.
     assert clean["metrics"] != dirty["metrics"]
+
+
+def test_a_featurizer_search_trains_every_draw_on_validation_and_refits_the_winner():
+    data = zsl_domains(seed=4)
+    protocol = GZSLDGProtocol(
+        test_env=1, steps=8, checkpoint_freq=4, calibrate=True, search="default", featurizer_search="random:3"
+    )
+    record = protocol.run(data, "erm+eszsl", featurizer_hparams=FAST_DG)
+    search = record["selection"]["featurizer"]
+    drawn = [c["hparams"] for c in search["candidates"]]
+    assert search["search"] == "random:3" and len(drawn) == 3
+    assert all(h["mlp_width"] == 32 and h["batch_size"] == 16 for h in drawn)  # fixed values are not drawn
+    assert len({tuple(sorted(h.items())) for h in drawn}) == 3
+    # every draw is scored at both checkpoints; the best validation H fixes the draw and the length
+    assert sorted({(t["featurizer_candidate"], t["step"]) for t in record["selection"]["trials"]}) == [
+        (c, s) for c in range(3) for s in (4, 8)
+    ]
+    best = max(record["selection"]["trials"], key=lambda t: t["val"]["H"])
+    assert search["chosen"] == best["featurizer_candidate"]
+    assert record["featurizer_steps"] == best["step"]
+    assert record["featurizer_hparams"] == drawn[search["chosen"]]
+    assert search["checkpoints"] == search["candidates"][search["chosen"]]["checkpoints"]
+    # the search is part of the run's identity; same seed, same draws and numbers
+    default = GZSLDGProtocol(test_env=1, steps=8, checkpoint_freq=4, calibrate=True, search="default")
+    default_spec = default.spec(data, "erm+eszsl", {}, FAST_DG)
+    assert "featurizer_search" not in default_spec  # runs without the search keep their ids
+    assert record["run_id"] != run_id(default_spec)
+    again = protocol.run(data, "erm+eszsl", featurizer_hparams=FAST_DG)
+    assert again["selection"]["featurizer"]["candidates"] == search["candidates"]
+    assert again["metrics"] == record["metrics"]
+
+
+def test_a_featurizer_search_needs_a_trained_featurizer_and_a_known_mode():
+    data = zsl_domains(seed=4)
+    with pytest.raises(HyperparameterError, match="trains nothing"):
+        GZSLDGProtocol(test_env=1, featurizer_search="random:2").run(data, "identity+eszsl")
+    with pytest.raises(SpecError, match="'default' or 'random:N'"):
+        GZSLDGProtocol(test_env=1, featurizer_search="grid").run(data, "erm+eszsl")
 
 
 def test_identity_on_a_copied_domain_is_gzsl_ps_v1():

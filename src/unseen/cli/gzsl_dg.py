@@ -61,6 +61,13 @@ def _row(metrics: dict[str, float]) -> list[str]:
     default=None,
     help="Fixed DG hyperparameters as JSON, e.g. '{\"batch_size\": 32}' (DomainBed's defaults otherwise).",
 )
+@click.option(
+    "--featurizer-search",
+    default="default",
+    show_default=True,
+    help="The featurizer's hyperparameters: default (DomainBed's), or random:N draws from its search "
+    "space, each trained and scored on validation.",
+)
 @click.option("--device", default=None, help="Torch device (default: cuda if available, else cpu).")
 @click.option("--out", type=OUTPUT_FILE, default=None, help="Write the run record (JSON) here.")
 @click.option("--store", type=OUTPUT_FILE, default=None, help="Also add the record to this results store.")
@@ -76,6 +83,7 @@ def gzsl_dg_cmd(
     seed,
     hparams,
     featurizer_hparams,
+    featurizer_search,
     device,
     out,
     store,
@@ -97,7 +105,13 @@ def gzsl_dg_cmd(
     dataset = load_zsl_domains(data)
     (env,) = _one_domain(test_env, dataset.domain_names)
     protocol = GZSLDGProtocol(
-        env, steps=steps, checkpoint_freq=checkpoint_freq, calibrate=calibrate, search=search, seed=seed
+        env,
+        steps=steps,
+        checkpoint_freq=checkpoint_freq,
+        calibrate=calibrate,
+        search=search,
+        seed=seed,
+        featurizer_search=featurizer_search,
     )
     with progress_bar(f"{name} on {dataset.name}") as update:
         record = protocol.run(dataset, name, fixed, dg_fixed, device=device, progress=update)
@@ -115,6 +129,13 @@ def gzsl_dg_cmd(
     steps_text = (
         "" if record["featurizer_steps"] is None else f"featurizer steps {record['featurizer_steps']}, "
     )
+    searched = selection["featurizer"].get("search")
+    if searched:
+        draw = selection["featurizer"]["chosen"]
+        steps_text += (
+            f"featurizer draw {draw + 1} of {len(selection['featurizer']['candidates'])} ({searched}): "
+            f"{record['featurizer_hparams']}, "
+        )
     gamma = "" if record["gamma"] is None else f", calibration {record['gamma']:.4g}"
     console.print(
         f"selected on validation (pseudo-unseen {', '.join(selection['validation_classes'])}"

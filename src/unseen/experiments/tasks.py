@@ -312,9 +312,11 @@ class GZSLDGTask(TaskRunner):
     (a DG algorithm or ``identity``, then a GZSL method), ``hparams`` are the GZSL method's.
 
     Options: ``test_env`` (the held-out domain; a list in a sweep gives one run per domain),
-    ``steps``, ``checkpoint_freq``, ``calibrate``, ``search`` and ``featurizer_hparams`` (the DG
-    algorithm's fixed hyperparameters, a table). The sweep's seed seeds the split, the validation
-    classes and domain, the featurizer and the method.
+    ``steps``, ``checkpoint_freq``, ``calibrate``, ``search``, ``featurizer_hparams`` (the DG
+    algorithm's fixed hyperparameters, a table) and ``featurizer_search`` (``default`` or
+    ``random:N``: the protocol draws N featurizer settings and selects among them on validation).
+    The sweep's seed seeds the split, the validation classes and domain, the featurizer, its
+    draws and the method.
     """
 
     task = "gzsl-dg"
@@ -325,6 +327,7 @@ class GZSLDGTask(TaskRunner):
         "calibrate": False,
         "search": "grid",
         "featurizer_hparams": {},
+        "featurizer_search": "default",
     }
 
     def load(self, data: str) -> Any:
@@ -341,6 +344,7 @@ class GZSLDGTask(TaskRunner):
                 "gzsl-dg options.featurizer_hparams must be a table, e.g. "
                 "options = { featurizer_hparams = { batch_size = 32 } }."
             )
+        trained = parse_method(spec.method)[0] != IDENTITY
         protocol = GZSLDGProtocol(
             int(opts["test_env"]),
             steps=int(opts["steps"]),
@@ -348,9 +352,9 @@ class GZSLDGTask(TaskRunner):
             calibrate=bool(opts["calibrate"]),
             search=str(opts["search"]),
             seed=spec.seed,
+            # One sweep entry may mix trained featurizers with `identity`, which trains nothing.
+            featurizer_search=str(opts["featurizer_search"]) if trained else "default",
         )
-        # One sweep entry may mix trained featurizers with `identity`, which trains nothing.
-        trained = parse_method(spec.method)[0] != IDENTITY
         return protocol, dict(opts["featurizer_hparams"]) if trained else {}
 
     def identity(self, spec: RunSpec, dataset: Any) -> dict[str, Any]:

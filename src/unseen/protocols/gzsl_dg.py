@@ -31,9 +31,11 @@ The rule, fixed for this protocol version:
 3. **Selection**: the validation featurizer trains for ``steps`` steps; at every checkpoint (each
    ``checkpoint_freq`` steps and the last) every candidate of the GZSL method's search is fitted
    on the embeddings and scored by validation H (with ``calibrate``: the best H over the
-   calibration constant, which fixes it). The winner fixes the number of featurizer steps, the
-   GZSL hyperparameters (and training lengths) and the calibration constant; the first maximum
-   wins.
+   calibration constant, which fixes it). With ``featurizer_search="random:N"`` this is done
+   for each of N draws of the featurizer's hyperparameters from its DomainBed search space
+   (seeded by the seed; fixed ones are not drawn), each a validation featurizer of its own. The
+   winner fixes the featurizer's hyperparameters, its number of steps, the GZSL hyperparameters
+   (and training lengths) and the calibration constant; the first maximum wins.
 4. **Refit and test**: the featurizer trains on the ``in`` parts of every training domain's seen
    classes for the chosen number of steps (same seed), the method is fitted on their embeddings
    with the chosen hyperparameters, and both are evaluated once: on the held-out domain (every
@@ -67,6 +69,7 @@ from unseen.methods.joint.cumix import SemanticCompatibility
 from unseen.metrics import calibrated_stacking
 from unseen.protocols.dg import DGProtocol, eval_chunk
 from unseen.protocols.gzsl import FitCache, GZSLProtocol, evaluate
+from unseen.protocols.search import candidates
 
 Progress = Callable[[int, int, str], None]
 IDENTITY = "identity"
@@ -197,6 +200,10 @@ class GZSLDGProtocol:
     calibrate, search:
         As in ``gzsl-ps-v1``: calibrated stacking with the constant chosen on validation; the GZSL
         method's search (``grid``, ``default``, ``random:N``).
+    featurizer_search:
+        The trained featurizer's hyperparameters: ``default`` (DomainBed's defaults and the fixed
+        ones) or ``random:N`` (N draws from its search space, each trained and scored on
+        validation; N times the selection's training).
     seed:
         Seeds the split, the validation classes and domain, the featurizer and the method.
     """
@@ -207,6 +214,7 @@ class GZSLDGProtocol:
     calibrate: bool = False
     search: str = "grid"
     seed: int = 0
+    featurizer_search: str = "default"
     holdout_fraction: float = 0.2
     pseudo_unseen_fraction: float = 0.2
     seen_holdout_fraction: float = 0.2
@@ -228,6 +236,11 @@ class GZSLDGProtocol:
         if self.steps < 1 or self.checkpoint_freq < 1:
             raise SpecError(
                 f"steps and checkpoint_freq must be >= 1; got {self.steps}, {self.checkpoint_freq}."
+            )
+        if self.featurizer_search != "default" and not self.featurizer_search.startswith("random:"):
+            raise SpecError(
+                f"featurizer search must be 'default' or 'random:N' (DomainBed's random search), "
+                f"got {self.featurizer_search!r}."
             )
         if not 0.0 < self.holdout_fraction < 1.0:
             raise SpecError(f"holdout_fraction must be in (0, 1); got {self.holdout_fraction}.")
@@ -307,6 +320,7 @@ class GZSLDGProtocol:
         """The identity of a run: what determines its numbers."""
         featurizer, _ = parse_method(method)
         trained = featurizer != IDENTITY
+        searched = trained and self.featurizer_search != "default"
         return {
             "task": "gzsl-dg",
             "protocol": self.name,
@@ -314,6 +328,8 @@ class GZSLDGProtocol:
             "method": method,
             "hparams": dict(hparams or {}),
             "featurizer_hparams": dict(featurizer_hparams or {}) if trained else None,
+            # present only when searched, so that runs without the search keep their ids
+            **({"featurizer_search": self.featurizer_search} if searched else {}),
             "test_env": int(self.test_env),
             "steps": self.steps if trained else None,
             "checkpoint_freq": self.checkpoint_freq if trained else None,
@@ -355,11 +371,12 @@ class GZSLDGProtocol:
                 f"method '{method}' is end to end: give its hyperparameters {sorted(fixed)} as "
                 "featurizer hyperparameters (--featurizer-hparams), not GZSL ones."
             )
-        if featurizer == IDENTITY and dg_fixed:
+        if featurizer == IDENTITY and (dg_fixed or self.featurizer_search != "default"):
             raise HyperparameterError(
                 f"featurizer '{IDENTITY}' trains nothing and takes no hyperparameters; drop "
-                f"{sorted(dg_fixed)} (or choose a DG algorithm as the featurizer)."
+                f"{sorted(dg_fixed) or 'the featurizer search'} (or choose a DG algorithm as the featurizer)."
             )
+        featurizer_candidates = self._featurizer_candidates(data, featurizer, dg_fixed)
         dev = str(resolve_device(device))
         t0 = time.perf_counter()
         split = self.split(data)
@@ -368,23 +385,42 @@ class GZSLDGProtocol:
         given = {} if joint else {**GZSL[gzsl_method].defaults_for(data.name), **fixed}
         cache = FitCache()
 
-        # Selection: the validation featurizer's checkpoints x the GZSL search.
+        # Selection: per featurizer candidate, the validation featurizer's checkpoints x the GZSL search.
         val_rows = _rows(val.parts)
         val_labels = val.relabel(data.samples.labels[val_rows])
         val_classes = val.classes(data.classes)
-        embeddings: list[tuple[int | None, np.ndarray]] = []
-        val_featurizer: dict[str, Any] = {}
+        searched = self.featurizer_search != "default"  # identity refuses a search above
+        trials: list[dict[str, Any]] = []
+
+        def select_on(embeddings: list[tuple[int | None, np.ndarray]], candidate: int) -> None:
+            tag = {"featurizer_candidate": candidate} if searched else {}
+            for i, (step, features) in enumerate(embeddings):
+                task = _task(f"{data.name}/val", val.parts, features, val_labels, val_classes, data.source)
+                if joint:  # nothing to search: the network's semantic embedding is scored as it is
+                    scorer, _ = cache.fit(SemanticCompatibility, {}, self.seed, device, task)
+                    ev = evaluate(scorer, task, "best" if self.calibrate else None)
+                    trials.append({"step": step, **tag, "hparams": {}, "val": ev.metrics, "gamma": ev.gamma})
+                else:
+                    for trial in gzsl.select(task, gzsl_method, given, device, None, cache):
+                        trials.append({"step": step, **tag, **trial})
+                if progress:
+                    progress(
+                        i + 1, len(embeddings), f"{gzsl_method or method} validation at checkpoint {i + 1}"
+                    )
+
+        val_featurizers: list[dict[str, Any]] = []
         if featurizer == IDENTITY:
-            embeddings.append((None, _embed(None, data.samples.inputs[val_rows], dev)))
-        else:
+            select_on([(None, _embed(None, data.samples.inputs[val_rows], dev))], 0)
+        for candidate, candidate_hparams in enumerate(featurizer_candidates):
+            embeddings: list[tuple[int | None, np.ndarray]] = []
 
-            def keep(step: int, network: torch.nn.Module) -> None:
-                embeddings.append((step, _embed(network[0], data.samples.inputs[val_rows], dev)))
+            def keep(step: int, network: torch.nn.Module, into: list = embeddings) -> None:
+                into.append((step, _embed(network[0], data.samples.inputs[val_rows], dev)))
 
-            _, checkpoints, _ = self._train_featurizer(
+            _, checkpoints, resolved = self._train_featurizer(
                 data,
                 featurizer,
-                dg_fixed,
+                candidate_hparams,
                 val.parts["train"],
                 val.pseudo_seen,
                 self.steps,
@@ -392,28 +428,32 @@ class GZSLDGProtocol:
                 progress,
                 keep,
             )
-            val_featurizer = {"checkpoints": checkpoints}
-        trials = []
-        for i, (step, features) in enumerate(embeddings):
-            task = _task(f"{data.name}/val", val.parts, features, val_labels, val_classes, data.source)
-            if joint:  # nothing to search: the network's semantic embedding is scored as it is
-                scorer, _ = cache.fit(SemanticCompatibility, {}, self.seed, device, task)
-                ev = evaluate(scorer, task, "best" if self.calibrate else None)
-                trials.append({"step": step, "hparams": {}, "val": ev.metrics, "gamma": ev.gamma})
-            else:
-                for trial in gzsl.select(task, gzsl_method, given, device, None, cache):
-                    trials.append({"step": step, **trial})
-            if progress:
-                progress(i + 1, len(embeddings), f"{gzsl_method or method} validation at checkpoint {i + 1}")
+            val_featurizers.append({"hparams": resolved, "checkpoints": checkpoints})
+            select_on(embeddings, candidate)
         best = gzsl.best(trials)
         chosen, gamma, chosen_step = trials[best]["hparams"], trials[best]["gamma"], trials[best]["step"]
+        chosen_candidate = trials[best].get("featurizer_candidate", 0)
+        val_featurizer: dict[str, Any] = {}
+        if val_featurizers:
+            val_featurizer = {"checkpoints": val_featurizers[chosen_candidate]["checkpoints"]}
+        if searched:
+            val_featurizer.update(
+                search=self.featurizer_search, candidates=val_featurizers, chosen=chosen_candidate
+            )
         t1 = time.perf_counter()
 
         # Refit on every training domain's seen classes, then test once.
         network, dg_params, final_checkpoints = None, None, None
         if featurizer != IDENTITY:
             model, final_checkpoints, dg_params = self._train_featurizer(
-                data, featurizer, dg_fixed, split.fit, data.classes.seen_ids, chosen_step, dev, progress
+                data,
+                featurizer,
+                featurizer_candidates[chosen_candidate],
+                split.fit,
+                data.classes.seen_ids,
+                chosen_step,
+                dev,
+                progress,
             )
             network = model.network[0]
         held_parts = {"train": split.fit, "test_seen": split.test_seen, "test_unseen": split.test_unseen}
@@ -490,6 +530,20 @@ class GZSLDGProtocol:
             timing={"select_s": t1 - t0, "fit_s": t2 - t1, "eval_s": t3 - t2, "total_s": t3 - t0},
         )
         return fitted, record
+
+    def _featurizer_candidates(
+        self, data: ZSLDomainDataset, featurizer: str, fixed: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The featurizer hyperparameters to train on validation: ``fixed`` alone (``default``),
+        or ``random:N`` draws from the algorithm's search space for the data's input shape, drawn
+        by the seed (DomainBed's random search; ``fixed`` values are kept). None for ``identity``."""
+        if featurizer == IDENTITY:
+            return []
+        if self.featurizer_search == "default":
+            return [dict(fixed)]
+        declared = _algorithm(featurizer).all_hparams(data.samples.input_shape)
+        owner = f"featurizer '{featurizer}'"
+        return candidates(declared, fixed, self.featurizer_search, self.seed, owner)
 
     def _train_featurizer(
         self,
