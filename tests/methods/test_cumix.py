@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from protocols.test_gzsl_dg import _forbidden, poisoned, zsl_domains
 from unseen.core.errors import HyperparameterError
-from unseen.methods.joint import JOINT_METHODS, joint_method
+from unseen.methods import JOINT
 from unseen.methods.joint.cumix import (
     CuMix,
     SemanticHead,
@@ -117,7 +117,7 @@ def test_one_step_minimises_the_weighted_sum_of_the_three_losses_by_hand():
 
 
 def test_cumix_is_a_whole_gzsl_dg_method():
-    assert "cumix" in JOINT_METHODS and joint_method("cumix") is CuMix
+    assert "cumix" in JOINT and JOINT["cumix"] is CuMix and CuMix.name == "cumix"
     assert parse_method("cumix") == ("cumix", None)
     data = zsl_domains(n_domains=3)
     with pytest.raises(HyperparameterError, match="featurizer hyperparameters"):
@@ -149,7 +149,7 @@ def test_no_held_out_or_unseen_sample_reaches_cumix(monkeypatch):
                 seen_rows.append(x[:, 0].numpy().astype(int))
             return super().update(minibatches)
 
-    monkeypatch.setattr("unseen.protocols.gzsl_dg.joint_method", lambda name: Spy)
+    monkeypatch.setitem(JOINT._entries, "cumix", Spy)
     data = zsl_domains(ids=True)
     GZSLDGProtocol(test_env=1, steps=6, checkpoint_freq=3, calibrate=True).run(
         data, "cumix", featurizer_hparams=FAST

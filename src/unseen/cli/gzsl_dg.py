@@ -10,7 +10,7 @@ from unseen.core.errors import HyperparameterError
 from unseen.core.io import write_json
 from unseen.data.zsl_domains import load_zsl_domains
 from unseen.experiments.store import ResultStore
-from unseen.methods.joint import JOINT_METHODS
+from unseen.methods import JOINT
 from unseen.protocols.gzsl_dg import GZSLDGProtocol, parse_method
 from unseen.report.tables import METRIC_COLUMNS
 
@@ -90,10 +90,10 @@ def gzsl_dg_cmd(
 ) -> None:
     """Train FEATURIZER on the seen classes of every domain but TEST_ENV, run METHOD on its
     embeddings, and test on TEST_ENV's seen and unseen classes (protocol gzsl-dg-v1)."""
-    if featurizer is None and method not in JOINT_METHODS:
+    if featurizer is None and method not in JOINT:
         raise click.UsageError(
             f"--method {method} runs on a featurizer: give --featurizer (a DG algorithm or identity); "
-            f"only the end-to-end methods ({', '.join(JOINT_METHODS)}) need none."
+            f"only the end-to-end methods ({', '.join(JOINT)}) need none."
         )
     name = method if featurizer is None else f"{featurizer}+{method}"
     parse_method(name)  # unknown names fail before the data loads

@@ -367,11 +367,10 @@ class GZSLDGTask(TaskRunner):
         return protocol.run(dataset, spec.method, spec.hparams, featurizer_hparams, device=spec.device)
 
     def methods(self) -> list[str]:
-        from unseen.methods import DG, GZSL
-        from unseen.methods.joint import JOINT_METHODS
+        from unseen.methods import DG, GZSL, JOINT
         from unseen.protocols.gzsl_dg import IDENTITY
 
-        return [f"{f}+{m}" for f in (IDENTITY, *DG) for m in GZSL] + list(JOINT_METHODS)
+        return [f"{f}+{m}" for f in (IDENTITY, *DG) for m in GZSL] + list(JOINT)
 
     def declared_hparams(self, method: str, data: str, options: dict[str, Any]) -> tuple:
         from unseen.methods import GZSL

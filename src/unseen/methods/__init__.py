@@ -3,6 +3,6 @@ in it) at its first lookup, so importing this package loads no method and no tor
 
 from unseen.core.registry import HParam
 from unseen.methods.base import GZSLMethod
-from unseen.methods.registry import DG, FAMILIES, GZSL, KG, TTA, VLM
+from unseen.methods.registry import DG, FAMILIES, GZSL, JOINT, KG, TTA, VLM
 
-__all__ = ["DG", "FAMILIES", "GZSL", "KG", "GZSLMethod", "HParam", "TTA", "VLM"]
+__all__ = ["DG", "FAMILIES", "GZSL", "JOINT", "KG", "GZSLMethod", "HParam", "TTA", "VLM"]

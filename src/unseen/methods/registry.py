@@ -30,5 +30,17 @@ DG = MethodRegistry("dg method", "unseen.methods.dg", fix="List them with `unsee
 VLM = MethodRegistry("vlm method", "unseen.methods.vlm", fix="List them with `unseen methods`.")
 TTA = MethodRegistry("tta method", "unseen.methods.tta", fix="List them with `unseen methods`.")
 KG = MethodRegistry("knowledge-graph method", "unseen.methods.kg", fix="List them with `unseen methods`.")
+JOINT = MethodRegistry(
+    "end-to-end gzsl-dg method", "unseen.methods.joint", fix="List them with `unseen methods --family joint`."
+)
+"""Whole ``gzsl-dg`` methods on their own (named without ``FEATURIZER+``): a network trained on the
+seen classes of the training domains that scores classes by their semantics."""
 
-FAMILIES: dict[str, MethodRegistry] = {"gzsl": GZSL, "dg": DG, "vlm": VLM, "tta": TTA, "kg": KG}
+FAMILIES: dict[str, MethodRegistry] = {
+    "gzsl": GZSL,
+    "dg": DG,
+    "vlm": VLM,
+    "tta": TTA,
+    "kg": KG,
+    "joint": JOINT,
+}

@@ -62,9 +62,8 @@ from unseen.core.record import make_record
 from unseen.data.domains import DomainDataset
 from unseen.data.model import ValidationParts, ZSLDataset, validation_parts
 from unseen.data.zsl_domains import ZSLDomainDataset
-from unseen.methods import DG, GZSL
+from unseen.methods import DG, GZSL, JOINT
 from unseen.methods.dg.base import Algorithm
-from unseen.methods.joint import JOINT_METHODS, joint_method
 from unseen.methods.joint.cumix import SemanticCompatibility
 from unseen.metrics import calibrated_stacking
 from unseen.protocols.dg import DGProtocol, eval_chunk
@@ -82,16 +81,16 @@ def parse_method(name: str) -> tuple[str, str | None]:
     ``+`` (a DG algorithm's name may hold one: ``erm+++eszsl`` is ``erm++`` then ``eszsl``).
     An end-to-end method (``cumix``) is ``(name, None)``: its network is the featurizer and it
     scores by compatibility with the class semantics."""
-    if name in JOINT_METHODS:
+    if name in JOINT:
         return name, None
     featurizer, plus, method = name.rpartition("+")
     if not plus or not featurizer or not method:
         raise SpecError(
             f"method '{name}': a gzsl-dg method is FEATURIZER+METHOD, a DG algorithm (or "
             f"'{IDENTITY}') and a GZSL method, e.g. erm+eszsl or coral+cada-vae; or an end-to-end "
-            f"method: {', '.join(JOINT_METHODS)}."
+            f"method: {', '.join(JOINT)}."
         )
-    if method in JOINT_METHODS:
+    if method in JOINT:
         raise SpecError(
             f"method '{name}': {method} is end to end (it trains its own featurizer); name it alone, "
             f"'{method}', without a featurizer."
@@ -179,7 +178,7 @@ def _task(
 
 def _algorithm(name: str):
     """The class of a trained featurizer: an end-to-end method or a DG algorithm."""
-    return joint_method(name) if name in JOINT_METHODS else DG[name]
+    return JOINT[name] if name in JOINT else DG[name]
 
 
 def _rows(parts: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -562,8 +561,8 @@ class GZSLDGProtocol:
         samples = data.samples
         remap = np.full(samples.n_classes, -1, dtype=np.int64)
         remap[np.asarray(class_ids)] = np.arange(len(class_ids))
-        if algorithm in JOINT_METHODS:  # end to end: built for the training classes' semantics
-            algorithm = joint_method(algorithm).for_classes(data.classes.semantics[np.asarray(class_ids)])
+        if algorithm in JOINT:  # end to end: built for the training classes' semantics
+            algorithm = JOINT[algorithm].for_classes(data.classes.semantics[np.asarray(class_ids)])
         present = np.unique(samples.domains[rows])
         domain_of = np.full(samples.n_domains, -1, dtype=np.int64)
         domain_of[present] = np.arange(len(present))

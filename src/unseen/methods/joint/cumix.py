@@ -37,6 +37,7 @@ from unseen.core.registry import HParam
 from unseen.data.model import TrainSet
 from unseen.methods.base import GZSLMethod
 from unseen.methods.dg.base import Algorithm, Minibatches
+from unseen.methods.registry import JOINT
 
 PAPER = "Mancini, Akata, Ricci & Caputo, Towards Recognizing Unseen Categories in Unseen Domains (ECCV 2020)"
 
@@ -101,12 +102,12 @@ def soft_cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(targets * F.log_softmax(scores, dim=1)).sum(dim=1).mean()
 
 
+@JOINT.register("cumix")
 class CuMix(Algorithm):
     """CuMix (Mancini et al., ECCV 2020): semantic cross-entropy on real samples plus mixup across
     domains and classes at image and at feature level, under a curriculum. Built for one set of
     training classes with :meth:`for_classes`; ``network[0]`` embeds into the semantic space."""
 
-    name: ClassVar[str] = "cumix"
     role: ClassVar[str] = "joint method"
     paper = PAPER
     class_semantics: ClassVar[np.ndarray | None] = None
