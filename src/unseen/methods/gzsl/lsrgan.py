@@ -76,7 +76,12 @@ class LsrGAN(FCLSWGAN):
     LsrGAN, ``Shell_Scipts/GZSL_*.sh``); on AWA the official code halves ``cls_weight`` after
     epoch 15 (``halve_cls_weight_after``). Differences from the official code: its SR terms are
     computed in NumPy and pass no gradient to the generator, here they are differentiable as the
-    paper's objective is; its unseen minibatches follow the test set's unseen labels, here the
+    paper's objective is; its unseen step zeroes only the classifier's gradient, so its generator
+    update also applies the seen step's generator gradient a second time, here each step has its
+    own gradient (the paper's alternating updates); its unseen steps continue the classifier's
+    pretraining Adam state, here they start a fresh Adam (``benchmarks/bench_replay_lsrgan.py``
+    replays both codes: with these three switched to the official behaviour, the runs agree
+    within float rounding); its unseen minibatches follow the test set's unseen labels, here the
     unseen classes are drawn uniformly (test labels are never seen); it scores with the jointly
     trained classifier, here the family's final classifier (:class:`GenerativeGZSL`) is trained
     on real seen plus ``syn_per_class`` synthetic unseen features, and ``epochs`` and
