@@ -113,9 +113,20 @@ class CuMix(Algorithm):
     class_semantics: ClassVar[np.ndarray | None] = None
     hparams = (
         HParam("semantic_w", 1.0, help="weight of the cross-entropy on real samples"),
-        HParam("mixup_feat_w", 1.0, help="weight of the feature-level mixup loss (paper's ZSL+DG configs)"),
-        HParam("mixup_img_w", 0.001, help="weight of the image-level mixup loss (paper's ZSL+DG configs)"),
-        HParam("mixup_beta", 2.0, help="largest Beta parameter of the mixing ratios", low=0.1),
+        HParam(
+            "mixup_feat_w",
+            1.0,
+            help="weight of the feature-level mixup loss (official painting config; 0.5-2 per target)",
+        ),
+        HParam(
+            "mixup_img_w", 0.001, help="weight of the image-level mixup loss (every official ZSL+DG config)"
+        ),
+        HParam(
+            "mixup_beta",
+            2.0,
+            help="largest Beta parameter of the mixing ratios (official painting config; 1-2 per target)",
+            low=0.1,
+        ),
         HParam(
             "mixup_ramp",
             250,
