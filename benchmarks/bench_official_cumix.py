@@ -206,6 +206,46 @@ def official_configs(official: Path, config: str, n_sources: int, iters, images:
     return configs
 
 
+def new_official(
+    off,
+    configs: dict,
+    arrays: dict,
+    semantics: np.ndarray,
+    seen: np.ndarray,
+    seed: int,
+    backbone: torch.nn.Module | None = None,
+    data_class: type | None = None,
+):
+    """The official ``CuMix`` and its training data (``data_class``, default :class:`OfficialData`),
+    after seeding every generator it draws from with ``seed``."""
+    if backbone is not None:
+        setattr(off.methods, BACKBONE, lambda pretrained: copy.deepcopy(backbone))
+    random.seed(seed)
+    torch.manual_seed(seed)
+    off.methods.RG = np.random.default_rng(seed)
+    seen_ids, unseen_ids = np.flatnonzero(seen), np.flatnonzero(~seen)
+    train = (data_class or OfficialData)(
+        arrays["x"], arrays["d"], local_labels(arrays["y"], seen_ids, len(seen)), len(seen_ids)
+    )
+    method = off.methods.CuMix(
+        seen_classes=torch.from_numpy(seen_ids),
+        unseen_classes=torch.from_numpy(unseen_ids),
+        attributes=torch.from_numpy(semantics.copy()),  # its UnitClassifier normalises rows in place
+        configs=configs,
+        device="cpu",
+    )
+    return method, train
+
+
+def official_scores(method, x: np.ndarray, semantics: np.ndarray) -> np.ndarray:
+    """The official model's score of every class: its semantic embedding against each class's
+    unit-norm semantics (the rows its ``UnitClassifier`` would hold for all classes)."""
+    with torch.no_grad():
+        return (
+            method.semantic_projector(method.backbone(torch.from_numpy(x))) @ unit_rows(semantics).T
+        ).numpy()
+
+
 def run_official(
     off,
     configs: dict,
@@ -215,30 +255,13 @@ def run_official(
     seed: int,
     backbone: torch.nn.Module | None = None,
 ) -> dict:
-    if backbone is not None:
-        setattr(off.methods, BACKBONE, lambda pretrained: copy.deepcopy(backbone))
-    random.seed(seed)
-    torch.manual_seed(seed)
-    off.methods.RG = np.random.default_rng(seed)
-    seen_ids, unseen_ids = np.flatnonzero(seen), np.flatnonzero(~seen)
-    train = OfficialData(
-        arrays["x"], arrays["d"], local_labels(arrays["y"], seen_ids, len(seen)), len(seen_ids)
-    )
     t = time.perf_counter()
-    method = off.methods.CuMix(
-        seen_classes=torch.from_numpy(seen_ids),
-        unseen_classes=torch.from_numpy(unseen_ids),
-        attributes=torch.from_numpy(semantics.copy()),  # its UnitClassifier normalises rows in place
-        configs=configs,
-        device="cpu",
-    )
+    method, train = new_official(off, configs, arrays, semantics, seen, seed, backbone)
+    unseen_ids = np.flatnonzero(~seen)
     init = {k: v.detach().clone() for k, v in method.semantic_projector.state_dict().items()}
     losses = [method.fit(train) for _ in range(configs["epochs"])]
     train_s = time.perf_counter() - t
-    with torch.no_grad():
-        x = torch.from_numpy(arrays["test_x"])
-        scores = (method.semantic_projector(method.backbone(x)) @ unit_rows(semantics).T).numpy()
-    out = scores_report(scores, arrays["test_y"], seen)
+    out = scores_report(official_scores(method, arrays["test_x"], semantics), arrays["test_y"], seen)
     is_unseen = ~seen[arrays["test_y"]]
     zsl_test = OfficialData(
         arrays["test_x"][is_unseen],

@@ -28,8 +28,6 @@ per-epoch values beside the values our per-step curriculum hands to the draws.
 from __future__ import annotations
 
 import argparse
-import copy
-import random
 import sys
 from pathlib import Path
 
@@ -38,14 +36,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_official_cumix import (  # noqa: E402
-    BACKBONE,
     DATA,
     METRICS,
     OfficialData,
     build_ours,
     import_official,
     local_labels,
+    new_official,
     official_configs,
+    official_scores,
     ours_scores,
     scores_report,
     steps_per_epoch,
@@ -53,7 +52,6 @@ from bench_official_cumix import (  # noqa: E402
     train_ours,
 )
 from unseen.data.zsl_domains import load_zsl_domains  # noqa: E402
-from unseen.methods.joint.cumix import unit_rows  # noqa: E402
 
 
 class RecordingData(OfficialData):
@@ -78,22 +76,7 @@ def network_state(projector: torch.nn.Module, backbone: torch.nn.Module) -> dict
 def record_official(off, configs, arrays, semantics, seen, seed, backbone):
     """The official training with every step's rows, draws and losses, every epoch's curriculum and
     weights, its initial weights and its final scores of every class."""
-    if backbone is not None:
-        setattr(off.methods, BACKBONE, lambda pretrained: copy.deepcopy(backbone))
-    random.seed(seed)
-    torch.manual_seed(seed)
-    off.methods.RG = np.random.default_rng(seed)
-    seen_ids, unseen_ids = np.flatnonzero(seen), np.flatnonzero(~seen)
-    train = RecordingData(
-        arrays["x"], arrays["d"], local_labels(arrays["y"], seen_ids, len(seen)), len(seen_ids)
-    )
-    method = off.methods.CuMix(
-        seen_classes=torch.from_numpy(seen_ids),
-        unseen_classes=torch.from_numpy(unseen_ids),
-        attributes=torch.from_numpy(semantics.copy()),
-        configs=configs,
-        device="cpu",
-    )
+    method, train = new_official(off, configs, arrays, semantics, seen, seed, backbone, RecordingData)
     init = network_state(method.semantic_projector, method.backbone)
     steps: list[dict] = []
     criterion, mixup_criterion, draw = (
@@ -127,10 +110,7 @@ def record_official(off, configs, arrays, semantics, seen, seed, backbone):
     batch = configs["batch_size"]
     for k, step in enumerate(steps):
         step["rows"] = np.array(train.fetched[k * batch : (k + 1) * batch])
-    with torch.no_grad():
-        x = torch.from_numpy(arrays["test_x"])
-        scores = (method.semantic_projector(method.backbone(x)) @ unit_rows(semantics).T).numpy()
-    return init, steps, epochs, scores
+    return init, steps, epochs, official_scores(method, arrays["test_x"], semantics)
 
 
 def replay_ours(configs, arrays, semantics, seen, seed, iters, init, steps, jitter: float = 0.0):
