@@ -1,7 +1,8 @@
 """Run records: one JSON-serialisable dict per (protocol, data, method, hparams, seed) run.
 
 Every protocol builds its record with :func:`make_record`: the header (schema, run id, task,
-protocol), the protocol's own fields, then the provenance footer (package versions, creation time).
+protocol), the protocol's own fields, then the provenance footer (package versions, the git commit
+of the code when it runs from a checkout, creation time).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import functools
 import hashlib
 import json
 import platform
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from unseen.core.version import VERSION
@@ -42,13 +45,40 @@ def package_versions() -> dict[str, str]:
     return dict(_versions())
 
 
+def _git(directory: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10, check=True
+    ).stdout.strip()
+
+
+def revision_of(package_dir: Path) -> str | None:
+    """The git commit that the files of ``package_dir`` come from, with ``+modified`` when any of
+    them differs from it; ``None`` when they are not tracked by git (an installed wheel, even one
+    inside another project's repository) or git is unavailable."""
+    try:
+        if not _git(package_dir, "ls-files", "--", "."):
+            return None
+        commit = _git(package_dir, "rev-parse", "HEAD")
+        modified = _git(package_dir, "status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+modified" if modified else "")
+
+
+@functools.lru_cache(maxsize=1)
+def code_revision() -> str | None:
+    """:func:`revision_of` this package's own source directory (read once per process): which code,
+    in a development checkout, made a record."""
+    return revision_of(Path(__file__).resolve().parents[1])
+
+
 def timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def make_record(task: str, protocol: str, spec: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """The record of one run: its id (from ``spec``, the run's identity), ``fields`` in order, and
-    the versions and time it was made with."""
+    the versions, code revision and time it was made with."""
     return {
         "schema": RECORD_SCHEMA,
         "run_id": run_id(spec),
@@ -57,5 +87,6 @@ def make_record(task: str, protocol: str, spec: dict[str, Any], **fields: Any) -
         **fields,
         "versions": package_versions(),
         "unseen_version": VERSION,
+        "unseen_revision": code_revision(),
         "created": timestamp(),
     }
