@@ -407,6 +407,20 @@ def steps_per_epoch(configs: dict, domains: np.ndarray) -> int:
     return int(configs["iters_per_epoch"])
 
 
+def setup(official_dir: Path, spec: str):
+    """One torch thread; the official checkout imported; the data, its seen mask and semantics."""
+    torch.set_num_threads(1)
+    official = official_dir.resolve()
+    data = load_zsl_domains(spec)
+    return (
+        official,
+        import_official(official),
+        data,
+        data.classes.seen,
+        data.classes.semantics.astype(np.float32),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--official", type=Path, required=True, help="the official CuMix checkout")
@@ -422,11 +436,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the raw results here")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
-    official = args.official.resolve()
-    off = import_official(official)
-    data = load_zsl_domains(args.data)
-    seen, semantics = data.classes.seen, data.classes.semantics.astype(np.float32)
+    official, off, data, seen, semantics = setup(args.official, args.data)
     targets = [int(t) for t in args.targets.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     iters = args.iters if args.iters == "min" else int(args.iters)

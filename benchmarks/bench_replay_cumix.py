@@ -40,18 +40,17 @@ from bench_official_cumix import (  # noqa: E402
     METRICS,
     OfficialData,
     build_ours,
-    import_official,
     local_labels,
     new_official,
     official_configs,
     official_scores,
     ours_scores,
     scores_report,
+    setup,
     steps_per_epoch,
     task_arrays,
     train_ours,
 )
-from unseen.data.zsl_domains import load_zsl_domains  # noqa: E402
 
 
 class RecordingData(OfficialData):
@@ -172,11 +171,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=50, help="steps per epoch")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
-    official = args.official.resolve()
-    off = import_official(official)
-    data = load_zsl_domains(args.data)
-    seen, semantics = data.classes.seen, data.classes.semantics.astype(np.float32)
+    official, off, data, seen, semantics = setup(args.official, args.data)
     arrays = task_arrays(data, args.target, args.seed)
     input_shape = tuple(arrays["x"].shape[1:])
     images = len(input_shape) > 1
